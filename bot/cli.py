@@ -1,0 +1,53 @@
+"""`smserror`: one console command, one module per subcommand under bot/commands/.
+
+Each command module has `add_parser(subparsers)` and `run(args) -> int`. Errors a person can fix
+(bad configuration, a store that will not open) end as one line on stderr and exit 2, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from bot.commands import demo, digest, hygiene, imports, lookup, poll, run
+from bot.settings import ConfigError
+from storage.db import StoreError
+
+COMMANDS = (lookup, poll, digest, imports, demo, run, hygiene)
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse's default prints usage + exits 2; keep it to one line
+        self.exit(2, f"smserror: {message} (see smserror --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="smserror", description="Explain Twilio SMS error codes; digest and alert on failures.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    sub.required = True
+    for command in COMMANDS:
+        command.add_parser(sub).set_defaults(handler=command.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return args.handler(args)
+    except (ConfigError, StoreError) as exc:
+        print(f"smserror: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

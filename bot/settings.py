@@ -1,0 +1,174 @@
+"""Settings, read once from the environment (and a `.env` file in the working directory).
+
+Every outside endpoint is a setting, which is also how the tests point the bot at local fakes.
+A bad value raises ConfigError naming the variable; the CLI turns that into exit code 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from datetime import time
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+
+class ConfigError(ValueError):
+    """A setting is missing or malformed. The message names the variable to fix."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    slack_bot_token: str = ""
+    slack_signing_secret: str = ""
+    slack_channel: str = ""
+    slack_app_token: str = ""
+    slack_api_url: str = "https://slack.com/api/"
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_api_key: str = ""
+    twilio_api_secret: str = ""
+    twilio_api_url: str = "https://api.twilio.com"
+    twilio_subaccounts: str = ""
+    twilio_timeout: float = 15.0
+    teams_webhook_url: str = ""
+    teams_outgoing_secret: str = ""
+    db_path: str = "smserror.db"
+    timezone: str = "UTC"
+    digest_at: time = time(8, 0)
+    poll_seconds: int = 60
+    lookback_hours: int = 24
+    public_url: str = ""
+    port: int = 3000
+    host: str = "0.0.0.0"
+    rules_path: str = ""
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    @property
+    def slack_configured(self) -> bool:
+        return bool(self.slack_bot_token and self.slack_channel)
+
+    @property
+    def twilio_configured(self) -> bool:
+        has_secret = self.twilio_auth_token or (self.twilio_api_key and self.twilio_api_secret)
+        return bool(self.twilio_account_sid and has_secret)
+
+    @property
+    def subaccount_mode(self) -> str | list[str]:
+        """'' for the main account only, 'all' for every active subaccount, else a list of SIDs."""
+        raw = self.twilio_subaccounts.strip()
+        if raw.lower() == "all":
+            return "all"
+        return [sid.strip() for sid in raw.split(",") if sid.strip()] if raw else ""
+
+    def missing_for_run(self) -> list[str]:
+        """Settings `smserror run` cannot serve without. Twilio and Slack posting are optional."""
+        missing = []
+        if not self.slack_signing_secret:
+            missing.append("SLACK_SIGNING_SECRET")
+        if not self.slack_bot_token:
+            missing.append("SLACK_BOT_TOKEN")
+        return missing
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, dotenv: Path | None = Path(".env")) -> "Settings":
+        env = dict(read_dotenv(dotenv)) if dotenv else {}
+        env.update(os.environ if environ is None else environ)
+        get = lambda name, default="": env.get(name, default).strip()  # noqa: E731
+        settings = cls(
+            slack_bot_token=get("SLACK_BOT_TOKEN"),
+            slack_signing_secret=get("SLACK_SIGNING_SECRET"),
+            slack_channel=get("SLACK_CHANNEL"),
+            slack_app_token=get("SLACK_APP_TOKEN"),
+            slack_api_url=_url(get("SLACK_API_URL", cls.slack_api_url), "SLACK_API_URL", slash=True),
+            twilio_account_sid=get("TWILIO_ACCOUNT_SID"),
+            twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
+            twilio_api_key=get("TWILIO_API_KEY"),
+            twilio_api_secret=get("TWILIO_API_SECRET"),
+            twilio_api_url=_url(get("TWILIO_API_URL", cls.twilio_api_url), "TWILIO_API_URL").rstrip("/"),
+            twilio_subaccounts=get("TWILIO_SUBACCOUNTS"),
+            twilio_timeout=_number(get("SMSERROR_TWILIO_TIMEOUT", "15"), "SMSERROR_TWILIO_TIMEOUT", float, 1, 300),
+            teams_webhook_url=_url(get("TEAMS_WEBHOOK_URL"), "TEAMS_WEBHOOK_URL") if get("TEAMS_WEBHOOK_URL") else "",
+            teams_outgoing_secret=get("TEAMS_OUTGOING_SECRET"),
+            db_path=get("SMSERROR_DB", cls.db_path) or cls.db_path,
+            timezone=_zone(get("SMSERROR_TIMEZONE", "UTC") or "UTC"),
+            digest_at=_clock(get("SMSERROR_DIGEST_AT", "08:00") or "08:00"),
+            poll_seconds=_number(get("SMSERROR_POLL_SECONDS", "60"), "SMSERROR_POLL_SECONDS", int, 5, 86400),
+            lookback_hours=_number(get("SMSERROR_LOOKBACK_HOURS", "24"), "SMSERROR_LOOKBACK_HOURS", int, 1, 24 * 30),
+            public_url=_url(get("SMSERROR_PUBLIC_URL"), "SMSERROR_PUBLIC_URL").rstrip("/") if get("SMSERROR_PUBLIC_URL") else "",
+            port=_number(get("PORT", "3000"), "PORT", int, 0, 65535),
+            host=get("SMSERROR_HOST", "0.0.0.0") or "0.0.0.0",
+            rules_path=get("SMSERROR_RULES"),
+        )
+        if settings.twilio_account_sid and not re.fullmatch(r"AC[0-9a-fA-F]{32}", settings.twilio_account_sid):
+            raise ConfigError("TWILIO_ACCOUNT_SID must look like AC followed by 32 hex characters")
+        if settings.teams_outgoing_secret:
+            _base64(settings.teams_outgoing_secret, "TEAMS_OUTGOING_SECRET")
+        settings.subaccount_mode  # noqa: B018 - validates early
+        return settings
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines; blank lines and # comments skipped; optional matching quotes stripped."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (FileNotFoundError, IsADirectoryError):
+        return {}
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f".env could not be read: {exc}") from None
+    values = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.removeprefix("export ").partition("=")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key.strip()] = value
+    return values
+
+
+def _url(value: str, name: str, slash: bool = False) -> str:
+    if not re.match(r"^https?://[^/\s]+", value):
+        raise ConfigError(f"{name} must be an http(s) URL, got {value!r}")
+    return value if not slash or value.endswith("/") else value + "/"
+
+
+def _number(value: str, name: str, kind: type, low: float, high: float):
+    try:
+        number = kind(value)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {value!r}") from None
+    if not low <= number <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}, got {value!r}")
+    return number
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(f"SMSERROR_TIMEZONE must be an IANA zone such as Europe/London, got {value!r}") from None
+    return value
+
+
+def _clock(value: str) -> time:
+    match = re.fullmatch(r"([01]?\d|2[0-3]):([0-5]\d)", value)
+    if not match:
+        raise ConfigError(f"SMSERROR_DIGEST_AT must be HH:MM (24-hour), got {value!r}")
+    return time(int(match[1]), int(match[2]))
+
+
+def _base64(value: str, name: str) -> bytes:
+    import base64
+    import binascii
+
+    try:
+        return base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(f"{name} must be the base64 security token Teams shows") from None

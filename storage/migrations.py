@@ -1,0 +1,73 @@
+"""Schema migrations, oldest first. The store's PRAGMA user_version counts how many have run.
+
+Never edit a migration that has shipped: add a new one at the end.
+"""
+
+MIGRATIONS: list[str] = [
+    # 1: failures, poll state, alert groups, outbox, digest runs
+    """
+    CREATE TABLE failures (
+        sid TEXT PRIMARY KEY,
+        account_sid TEXT NOT NULL,
+        service_sid TEXT,
+        sender TEXT,
+        recipient TEXT,
+        status TEXT NOT NULL,
+        error_code INTEGER NOT NULL,
+        sent_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        first_seen INTEGER NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('poll', 'callback', 'import'))
+    );
+    CREATE INDEX failures_by_time ON failures (sent_at, error_code, account_sid);
+    CREATE INDEX failures_by_code ON failures (error_code, sent_at);
+
+    CREATE TABLE poll_state (
+        account_sid TEXT PRIMARY KEY,
+        friendly_name TEXT,
+        last_pass_at INTEGER,
+        last_sweep_at INTEGER,
+        last_ok_at INTEGER,
+        last_error TEXT
+    );
+
+    CREATE TABLE alert_groups (
+        key TEXT PRIMARY KEY,
+        account_sid TEXT NOT NULL,
+        error_code INTEGER NOT NULL,
+        service_sid TEXT NOT NULL DEFAULT '',
+        kind TEXT NOT NULL,
+        count INTEGER NOT NULL DEFAULT 0,
+        first_seen INTEGER NOT NULL,
+        last_seen INTEGER NOT NULL,
+        posted_at INTEGER,
+        resolved_at INTEGER,
+        slack_channel TEXT,
+        slack_ts TEXT,
+        acked_by TEXT,
+        acked_at INTEGER,
+        snoozed_until INTEGER
+    );
+
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        dedupe_key TEXT NOT NULL UNIQUE,
+        destination TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        created_at INTEGER NOT NULL,
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        sent_at INTEGER,
+        response_ts TEXT,
+        last_error TEXT
+    );
+    CREATE INDEX outbox_due ON outbox (sent_at, next_attempt_at);
+
+    CREATE TABLE digest_runs (
+        period TEXT PRIMARY KEY,
+        ran_at INTEGER NOT NULL,
+        failures INTEGER NOT NULL
+    );
+    """,
+]
