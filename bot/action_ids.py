@@ -1,0 +1,8 @@
+"""Every Block Kit action_id the bot renders and listens for, in one place."""
+
+from enum import StrEnum
+
+
+class ActionId(StrEnum):
+    OPEN_DOCS = "smserror_open_docs"
+    SHARE_IN_CHANNEL = "smserror_share_in_channel"
