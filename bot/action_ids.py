@@ -6,3 +6,5 @@ from enum import StrEnum
 class ActionId(StrEnum):
     OPEN_DOCS = "smserror_open_docs"
     SHARE_IN_CHANNEL = "smserror_share_in_channel"
+    # suffixed _0.._4 on the buttons: Slack requires action_ids unique within a block
+    SHOW_CODE = "smserror_show_code"

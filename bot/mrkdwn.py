@@ -1,0 +1,16 @@
+"""Slack mrkdwn safety: anything we did not write ourselves is escaped before it is posted.
+
+Slack only treats `&`, `<` and `>` as control characters; escaping them is what keeps
+`/smserror <!channel>` from ever pinging a channel.
+"""
+
+from __future__ import annotations
+
+
+def escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def clip(text: str, limit: int) -> str:
+    """Shorten to at most `limit` characters, marking the cut."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
