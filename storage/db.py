@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 import sqlite_utils
@@ -59,3 +60,19 @@ def migrate(db: sqlite_utils.Database) -> None:
     for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
         # executescript commits on its own, so the version bump is part of the same script
         db.conn.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;")
+
+
+class LocalDb:
+    """One connection per thread to the same store: sqlite3 connections must not be shared
+    across threads mid-transaction, and the HTTP server and scheduler each run several."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = path
+        self._local = threading.local()
+        self.get()  # create and migrate once, up front, so a bad path fails at start-up
+
+    def get(self) -> sqlite_utils.Database:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = open_db(self.path)
+        return db

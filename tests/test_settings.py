@@ -1,0 +1,53 @@
+"""Settings come from the environment and .env; a bad value names the variable to fix."""
+
+from datetime import time
+
+import pytest
+
+from bot.settings import ConfigError, Settings
+
+
+def test_defaults_match_the_interface():
+    s = Settings.from_env({}, dotenv=None)
+    assert s.slack_api_url == "https://slack.com/api/"
+    assert s.twilio_api_url == "https://api.twilio.com"
+    assert (s.db_path, s.timezone, s.digest_at, s.poll_seconds, s.lookback_hours, s.port) == (
+        "smserror.db", "UTC", time(8, 0), 60, 24, 3000)
+    assert s.subaccount_mode == ""
+
+
+def test_dotenv_is_read_and_environment_wins(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text("# comment\nSLACK_CHANNEL=C111\nexport PORT='4000'\nSMSERROR_TIMEZONE=\"Europe/London\"\n")
+    s = Settings.from_env({"SLACK_CHANNEL": "C222"}, dotenv=env_file)
+    assert (s.slack_channel, s.port, s.timezone) == ("C222", 4000, "Europe/London")
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("SMSERROR_TIMEZONE", "Mars/Olympus"),
+        ("SMSERROR_DIGEST_AT", "25:00"),
+        ("SMSERROR_DIGEST_AT", "8am"),
+        ("SMSERROR_POLL_SECONDS", "soon"),
+        ("SMSERROR_POLL_SECONDS", "0"),
+        ("PORT", "70000"),
+        ("SLACK_API_URL", "slack.com/api"),
+        ("TWILIO_API_URL", "ftp://x"),
+        ("TWILIO_ACCOUNT_SID", "not-a-sid"),
+        ("TEAMS_OUTGOING_SECRET", "not base64!"),
+    ],
+)
+def test_bad_values_name_the_variable(name, value):
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env({name: value}, dotenv=None)
+    assert name in str(err.value)
+
+
+def test_subaccount_modes():
+    assert Settings(twilio_subaccounts="all").subaccount_mode == "all"
+    assert Settings(twilio_subaccounts=" ACa , ACb,").subaccount_mode == ["ACa", "ACb"]
+
+
+def test_slack_api_url_gets_trailing_slash():
+    assert Settings.from_env({"SLACK_API_URL": "http://127.0.0.1:9/api"}, dotenv=None).slack_api_url == "http://127.0.0.1:9/api/"
