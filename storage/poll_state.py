@@ -1,0 +1,55 @@
+"""Per-account poll state: where the last successful pass and the last full sweep started.
+
+A pass that fails never moves `last_pass_at` / `last_sweep_at`; it only records `last_error`,
+so the next pass re-reads the same window (upserts are idempotent, so nothing is duplicated).
+"""
+
+from __future__ import annotations
+
+import sqlite_utils
+
+from storage.failures import write_transaction
+
+
+def get_poll_state(db: sqlite_utils.Database, account_sid: str) -> dict | None:
+    cursor = db.conn.execute("SELECT * FROM poll_state WHERE account_sid = ?", (account_sid,))
+    values = cursor.fetchone()
+    return dict(zip([d[0] for d in cursor.description], values)) if values else None
+
+
+def all_poll_states(db: sqlite_utils.Database) -> list[dict]:
+    cursor = db.conn.execute("SELECT * FROM poll_state ORDER BY account_sid")
+    names = [d[0] for d in cursor.description]
+    return [dict(zip(names, values)) for values in cursor]
+
+
+def record_pass_ok(
+    db: sqlite_utils.Database, account_sid: str, *, pass_at: int, swept: bool, ok_at: int, friendly_name: str | None = None
+) -> None:
+    """A pass that started at `pass_at` read its whole window: the next one may start from there."""
+    with write_transaction(db):
+        db.conn.execute(
+            """
+            INSERT INTO poll_state (account_sid, friendly_name, last_pass_at, last_sweep_at, last_ok_at, last_error)
+            VALUES (:sid, :name, :pass_at, CASE WHEN :swept THEN :pass_at END, :ok_at, NULL)
+            ON CONFLICT(account_sid) DO UPDATE SET
+                friendly_name = COALESCE(excluded.friendly_name, poll_state.friendly_name),
+                last_pass_at = excluded.last_pass_at,
+                last_sweep_at = CASE WHEN :swept THEN excluded.last_pass_at ELSE poll_state.last_sweep_at END,
+                last_ok_at = excluded.last_ok_at,
+                last_error = NULL
+            """,
+            {"sid": account_sid, "name": friendly_name, "pass_at": pass_at, "swept": 1 if swept else 0, "ok_at": ok_at},
+        )
+
+
+def record_pass_error(db: sqlite_utils.Database, account_sid: str, error: str) -> None:
+    """Note the error without moving the window."""
+    with write_transaction(db):
+        db.conn.execute(
+            """
+            INSERT INTO poll_state (account_sid, last_error) VALUES (?, ?)
+            ON CONFLICT(account_sid) DO UPDATE SET last_error = excluded.last_error
+            """,
+            (account_sid, error[:500]),
+        )
