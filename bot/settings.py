@@ -66,13 +66,15 @@ class Settings:
         return [sid.strip() for sid in raw.split(",") if sid.strip()] if raw else ""
 
     def missing_for_run(self) -> list[str]:
-        """Settings `smserror run` cannot serve without. Twilio and Slack posting are optional."""
-        missing = []
-        if not self.slack_signing_secret:
-            missing.append("SLACK_SIGNING_SECRET")
-        if not self.slack_bot_token:
-            missing.append("SLACK_BOT_TOKEN")
-        return missing
+        """Settings `smserror run` cannot serve without. A partial setup is fine (Teams only,
+        Twilio callbacks only), but half a Slack setup, or nothing at all to serve, is not."""
+        if self.slack_bot_token and not self.slack_signing_secret:
+            return ["SLACK_SIGNING_SECRET"]
+        if self.slack_signing_secret and not self.slack_bot_token:
+            return ["SLACK_BOT_TOKEN"]
+        if not (self.slack_signing_secret or self.teams_outgoing_secret or self.twilio_configured):
+            return ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"]
+        return []
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, dotenv: Path | None = Path(".env")) -> "Settings":

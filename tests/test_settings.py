@@ -51,3 +51,17 @@ def test_subaccount_modes():
 
 def test_slack_api_url_gets_trailing_slash():
     assert Settings.from_env({"SLACK_API_URL": "http://127.0.0.1:9/api"}, dotenv=None).slack_api_url == "http://127.0.0.1:9/api/"
+
+
+@pytest.mark.parametrize(
+    "env, missing",
+    [
+        ({}, ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"]),
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, ["SLACK_SIGNING_SECRET"]),
+        ({"SLACK_SIGNING_SECRET": "s"}, ["SLACK_BOT_TOKEN"]),
+        ({"SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-1"}, []),
+        ({"TEAMS_OUTGOING_SECRET": "c2VjcmV0"}, []),
+    ],
+)
+def test_what_run_needs(env, missing):
+    assert Settings.from_env(env, dotenv=None).missing_for_run() == missing
