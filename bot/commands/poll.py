@@ -1,9 +1,39 @@
-"""smserror poll (placeholder until its issue lands)."""
+"""smserror poll --once: one ingest pass over every configured Twilio account; prints counts."""
+
+from __future__ import annotations
+
+import sys
+
+from bot.settings import Settings
+from jobs.poll import run_poll_pass
+from storage.db import open_db
 
 
 def add_parser(sub):
-    return sub.add_parser("poll", help="(not built yet)")
+    parser = sub.add_parser("poll", help="one ingest pass over every configured Twilio account (--once)")
+    parser.add_argument("--once", action="store_true", help="run one pass now and print what it saw")
+    return parser
 
 
 def run(args) -> int:
-    raise SystemExit("smserror: poll is not built yet")
+    if not args.once:
+        print("smserror: poll needs --once; use `smserror run` to poll on a schedule", file=sys.stderr)
+        return 2
+    settings = Settings.from_env()
+    db = open_db(settings.db_path)
+    try:
+        report = run_poll_pass(db, settings)
+    finally:
+        db.close()
+    for line in report.lines():
+        print(line)
+    print(f"total: {len(report.new_failures)} new failures, {report.requests} requests")
+    if report.auth_failed:
+        error = next((a.error for a in report.accounts if a.auth_failed), None) or report.error
+        print(f"smserror: {error}", file=sys.stderr)
+        return 2
+    if not report.ok:
+        print("smserror: the pass did not complete for every account; its state is unchanged, rerun to retry",
+              file=sys.stderr)
+        return 1
+    return 0

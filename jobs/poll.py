@@ -1,0 +1,225 @@
+"""The poller: read every configured Twilio account's Messages list and keep its failures.
+
+Twilio's Messages list has no status filter and returns newest first (by date sent), with a
+`DateSent>=` filter of day granularity. Each account gets one of two kinds of pass:
+
+* **recent** (every pass): from `last_pass_at - OVERLAP` to now. The server-side filter is the
+  window's day; streaming stops at the first message sent before the window, so a pass costs
+  ceil(messages in window / 1000) requests (at least one).
+* **sweep** (the first pass, and then at most once per `SWEEP_SECONDS`): the whole
+  SMSERROR_LOOKBACK_HOURS, to catch status changes that came after the recent window moved on
+  (`sent` -> `undelivered` minutes or hours later).
+
+Pages are read one at a time (the SDK's page/next_page) and each page's failures are upserted by
+SID in one transaction, so memory stays constant and a pass killed half-way loses nothing: its state did not move, the next pass re-reads
+the same window and the upsert makes the repeat a no-op. A pass that fails leaves its state where
+it was and logs one line.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Callable
+
+import sqlite_utils
+from twilio.base.exceptions import TwilioException
+from twilio.rest import Client
+
+from bot.settings import Settings
+from jobs.twilio_client import TwilioAuthError, describe_error, make_client
+from storage.failures import FAILED_STATUSES, upsert_failures
+from storage.poll_state import all_poll_states, get_poll_state, record_pass_error, record_pass_ok
+
+log = logging.getLogger("smserror.poll")
+
+OVERLAP = 120  # seconds re-read before the last pass's start: clock skew, late date_sent
+SWEEP_SECONDS = 3600  # at most one full-lookback sweep per account per hour
+PAGE_SIZE = 1000
+
+
+@dataclass
+class AccountReport:
+    account_sid: str
+    friendly_name: str | None = None
+    kind: str = "recent"  # or "sweep"
+    window_start: int = 0
+    messages_read: int = 0
+    failures_seen: int = 0
+    failures_new: int = 0
+    failures_updated: int = 0
+    requests: int = 0
+    error: str | None = None
+    auth_failed: bool = False
+
+    def line(self) -> str:
+        name = f" ({self.friendly_name})" if self.friendly_name and self.friendly_name != self.account_sid else ""
+        since = datetime.fromtimestamp(self.window_start, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+        head = f"{self.account_sid}{name}: {self.kind} since {since}: {self.messages_read} messages read, "
+        head += f"{self.failures_new} new failures, {self.failures_updated} updated, {self.requests} requests"
+        return head + (f"; FAILED: {self.error}" if self.error else "")
+
+
+@dataclass
+class PassReport:
+    started_at: int
+    accounts: list[AccountReport] = field(default_factory=list)
+    new_failures: list[dict] = field(default_factory=list)
+    error: str | None = None  # listing subaccounts failed
+    auth_failed: bool = False
+    requests: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not any(a.error for a in self.accounts)
+
+    def lines(self) -> list[str]:
+        out = [a.line() for a in self.accounts]
+        if self.error:
+            out.append(f"listing subaccounts FAILED: {self.error}")
+        return out
+
+
+def run_poll_pass(
+    db: sqlite_utils.Database,
+    settings: Settings,
+    now: int | None = None,
+    *,
+    client: Client | None = None,
+    client_factory: Callable[[Settings], Client] = make_client,
+    on_new_failures: Callable[[list[dict]], None] | None = None,
+    sweep_seconds: int = SWEEP_SECONDS,
+    overlap: int = OVERLAP,
+) -> PassReport:
+    """One pass over every configured account. Never raises for Twilio trouble: errors are in the
+    report (and logged, one line each). Raises ConfigError if Twilio is not configured."""
+    now = int(time.time()) if now is None else int(now)
+    client = client or client_factory(settings)
+    http = client.http_client
+    report = PassReport(started_at=now)
+    before = getattr(http, "requests_made", 0)
+    for account_sid, name in _accounts(db, client, settings, report):
+        account = poll_account(
+            db, client, account_sid, settings.lookback_hours, now,
+            friendly_name=name, sweep_seconds=sweep_seconds, overlap=overlap, on_new_failures=on_new_failures,
+            into=report.new_failures,
+        )
+        report.accounts.append(account)
+        if account.auth_failed and account_sid == settings.twilio_account_sid:
+            report.auth_failed = True
+    report.requests = getattr(http, "requests_made", 0) - before
+    return report
+
+
+def _accounts(db, client: Client, settings: Settings, report: PassReport) -> list[tuple[str, str | None]]:
+    main = settings.twilio_account_sid
+    mode = settings.subaccount_mode
+    if mode == "":
+        return [(main, None)]
+    if isinstance(mode, list):
+        return [(main, None)] + [(sid, None) for sid in dict.fromkeys(mode) if sid != main]
+    try:
+        listed = [(a.sid, a.friendly_name) for a in client.api.v2010.accounts.stream(status="active", page_size=PAGE_SIZE)]
+    except (TwilioException, TwilioAuthError, OSError) as exc:
+        report.error = describe_error(exc)
+        report.auth_failed = isinstance(exc, TwilioAuthError)
+        log.error("listing the subaccounts of %s failed: %s; polling the accounts already known", main, report.error)
+        listed = [(s["account_sid"], s["friendly_name"]) for s in all_poll_states(db)]
+    names = dict(listed)
+    return [(main, names.get(main))] + [(sid, name) for sid, name in listed if sid != main]
+
+
+def poll_account(
+    db: sqlite_utils.Database,
+    client: Client,
+    account_sid: str,
+    lookback_hours: int,
+    now: int,
+    *,
+    friendly_name: str | None = None,
+    sweep_seconds: int = SWEEP_SECONDS,
+    overlap: int = OVERLAP,
+    on_new_failures: Callable[[list[dict]], None] | None = None,
+    into: list[dict] | None = None,
+) -> AccountReport:
+    lookback_start = now - lookback_hours * 3600
+    state = get_poll_state(db, account_sid) or {}
+    last_pass, last_sweep = state.get("last_pass_at"), state.get("last_sweep_at")
+    sweep = last_pass is None or last_sweep is None or now - last_sweep >= sweep_seconds or last_pass - overlap <= lookback_start
+    start = lookback_start if sweep else max(lookback_start, last_pass - overlap)
+    report = AccountReport(account_sid, friendly_name or state.get("friendly_name"), "sweep" if sweep else "recent", start)
+    http = client.http_client
+    before = getattr(http, "requests_made", 0)
+
+    def flush(rows: list[dict]) -> None:
+        result = upsert_failures(db, rows, "poll", now)
+        report.failures_new += result.inserted
+        report.failures_updated += result.updated
+        if result.new:
+            if into is not None:
+                into.extend(result.new)
+            if on_new_failures is not None:
+                try:
+                    on_new_failures(result.new)
+                except Exception:  # alerting trouble must not stop ingestion
+                    log.exception("on_new_failures failed for %d rows", len(result.new))
+        rows.clear()
+
+    try:
+        day = datetime.fromtimestamp(start, timezone.utc).strftime("%Y-%m-%d")  # the API's granularity
+        page = client.api.v2010.accounts(account_sid).messages.page(date_sent_after=day, page_size=PAGE_SIZE)
+        while page is not None:
+            buffer: list[dict] = []
+            reached_end = False
+            for message in page:
+                sent = message.date_sent
+                if sent is not None and sent.timestamp() < start:
+                    reached_end = True  # newest first: the rest is older than the window
+                    break
+                report.messages_read += 1
+                if message.status in FAILED_STATUSES and message.error_code:
+                    report.failures_seen += 1
+                    buffer.append(message_row(message, now))
+            if buffer:
+                flush(buffer)  # one transaction per page: a kill loses at most the page in hand
+            page = None if reached_end else page.next_page()
+    except (TwilioException, TwilioAuthError, OSError, sqlite3.Error) as exc:
+        report.error = describe_error(exc) if not isinstance(exc, sqlite3.Error) else f"store error: {exc}"
+        report.auth_failed = isinstance(exc, TwilioAuthError)
+        report.requests = getattr(http, "requests_made", 0) - before
+        log.error(
+            "poll of %s failed: %s; its window stays at %s, the next pass re-reads it",
+            account_sid, report.error, _iso(last_pass) if last_pass else "the full lookback",
+        )
+        try:
+            record_pass_error(db, account_sid, report.error)
+        except sqlite3.Error:
+            pass
+        return report
+    report.requests = getattr(http, "requests_made", 0) - before
+    record_pass_ok(db, account_sid, pass_at=now, swept=sweep, ok_at=int(time.time()), friendly_name=friendly_name)
+    return report
+
+
+def message_row(message, now: int) -> dict:
+    """The storable fields of an SDK MessageInstance (never the body)."""
+    sent = message.date_sent or message.date_created
+    updated = message.date_updated or sent
+    return {
+        "sid": message.sid,
+        "account_sid": message.account_sid,
+        "service_sid": message.messaging_service_sid,
+        "sender": message.from_,
+        "recipient": message.to,
+        "status": str(message.status),
+        "error_code": message.error_code,
+        "sent_at": int(sent.timestamp()) if sent else now,
+        "updated_at": int(updated.timestamp()) if updated else now,
+    }
+
+
+def _iso(epoch: int) -> str:
+    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

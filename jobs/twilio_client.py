@@ -1,0 +1,152 @@
+"""The Twilio REST client smserror uses: the real SDK, pointed at TWILIO_API_URL, with timeouts
+and retries done inside the HTTP client where status and headers are visible.
+
+Why here and not around SDK calls: on list calls the SDK raises a plain
+`TwilioException('Unable to fetch page', response)` (not TwilioRestException) for any non-200
+page, so retrying at the HttpClient level covers first pages, next pages and fetches alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from email.utils import parsedate_to_datetime
+from typing import Callable
+
+import requests
+from twilio.base.exceptions import TwilioException, TwilioRestException
+from twilio.http.http_client import TwilioHttpClient
+from twilio.http.response import Response
+from twilio.rest import Client
+
+from bot.settings import ConfigError, Settings
+
+log = logging.getLogger("smserror.twilio")
+
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+MAX_RETRY_AFTER = 60.0
+
+
+class TwilioAuthError(ConfigError):
+    """Twilio rejected the credentials (error 20003 / HTTP 401). The CLI exits 2 on it."""
+
+    def __init__(self, account_hint: str = "") -> None:
+        where = f" for {account_hint}" if account_hint else ""
+        super().__init__(
+            f"Twilio rejected the credentials{where} (error 20003, HTTP 401): check TWILIO_ACCOUNT_SID and "
+            "TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET)"
+        )
+
+
+class TwilioUnavailable(TwilioException):
+    """No answer from Twilio after every retry (timeouts or connection errors)."""
+
+
+class RetryingHttpClient(TwilioHttpClient):
+    """TwilioHttpClient that times out slow requests and retries 429/5xx/timeouts with backoff,
+    honouring Retry-After. Counts every HTTP attempt in `requests_made`. Logs no query strings,
+    headers or bodies (the SDK's own client logs them at INFO)."""
+
+    def __init__(
+        self,
+        timeout: float,
+        max_attempts: int = 4,
+        backoff: float = 0.5,
+        max_backoff: float = 30.0,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(timeout=timeout, logger=log)
+        self.max_attempts = max(1, max_attempts)
+        self.backoff = backoff
+        self.max_backoff = max_backoff
+        self.sleep = sleep
+        self.requests_made = 0
+        self.retries = 0
+
+    def log_request(self, kwargs) -> None:  # the parent logs URLs and headers at INFO
+        pass
+
+    def log_response(self, status_code, response) -> None:  # ... and response bodies (message text!)
+        pass
+
+    def request(self, method, url, params=None, data=None, headers=None, auth=None, timeout=None, allow_redirects=False) -> Response:
+        path = url.split("?", 1)[0]
+        for attempt in range(1, self.max_attempts + 1):
+            self.requests_made += 1
+            try:
+                response = super().request(
+                    method, url, params=params, data=data, headers=headers, auth=auth, timeout=timeout,
+                    allow_redirects=allow_redirects,
+                )
+            except requests.Timeout:
+                problem, delay = f"no answer within {self.timeout:g}s (SMSERROR_TWILIO_TIMEOUT)", self._backoff(attempt)
+            except requests.ConnectionError as exc:
+                problem, delay = f"connection failed ({type(exc).__name__})", self._backoff(attempt)
+            else:
+                if response.status_code == 401:
+                    raise TwilioAuthError()
+                if response.status_code not in RETRY_STATUSES:
+                    return response
+                if attempt == self.max_attempts:
+                    return response  # the SDK turns it into TwilioException / TwilioRestException
+                problem = f"HTTP {response.status_code}"
+                delay = retry_after(response.headers) or self._backoff(attempt)
+            if attempt == self.max_attempts:
+                raise TwilioUnavailable(f"Twilio {method} {path}: {problem} after {attempt} attempts")
+            self.retries += 1
+            log.debug("Twilio %s %s: %s; retrying in %.1fs", method, path, problem, delay)
+            self.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+
+
+def retry_after(headers) -> float | None:
+    """Seconds from a Retry-After header (delta-seconds or HTTP date), capped; None if absent/bad."""
+    value = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            seconds = parsedate_to_datetime(value).timestamp() - time.time()
+        except (TypeError, ValueError, IndexError, OverflowError):
+            return None
+    return max(0.0, min(MAX_RETRY_AFTER, seconds))
+
+
+def make_client(settings: Settings, *, max_attempts: int = 4, backoff: float = 0.5) -> Client:
+    """A twilio Client for TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN (or API key + secret), talking
+    to TWILIO_API_URL with SMSERROR_TWILIO_TIMEOUT. Its `http_client.requests_made` counts requests."""
+    if not settings.twilio_configured:
+        raise ConfigError(
+            "polling needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET)"
+        )
+    http = RetryingHttpClient(timeout=settings.twilio_timeout, max_attempts=max_attempts, backoff=backoff)
+    # environment: ignore ambient TWILIO_REGION / TWILIO_EDGE, which would rewrite TWILIO_API_URL's host
+    quiet_env = {"TWILIO_REGION": "", "TWILIO_EDGE": ""}
+    if settings.twilio_auth_token:
+        client = Client(settings.twilio_account_sid, settings.twilio_auth_token, http_client=http, environment=quiet_env)
+    else:
+        client = Client(
+            settings.twilio_api_key, settings.twilio_api_secret, settings.twilio_account_sid,
+            http_client=http, environment=quiet_env,
+        )
+    client.api.base_url = settings.twilio_api_url
+    return client
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a Twilio failure, without secrets or message content."""
+    if isinstance(exc, TwilioRestException):
+        return f"Twilio answered HTTP {exc.status} (error {exc.code})"
+    if isinstance(exc, (TwilioUnavailable, TwilioAuthError)):
+        return str(exc)
+    if isinstance(exc, TwilioException):
+        response = exc.args[1] if len(exc.args) > 1 else None
+        status = getattr(response, "status_code", None)
+        return f"Twilio answered HTTP {status}" if status else f"Twilio error: {exc.args[0] if exc.args else exc}"
+    return f"{type(exc).__name__}: {exc}"
