@@ -1,9 +1,52 @@
-"""smserror lookup (placeholder until its issue lands)."""
+"""smserror lookup CODE|WORDS... [--json]: explain an error code, or find codes by words."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+from bot.text import lookup_payload, render_lookup
+from storage.knowledge import lookup
+
+USAGE = "usage: smserror lookup CODE|WORDS... [--json]   e.g. smserror lookup 30007, smserror lookup opted out"
+EXIT_CODES = {"card": 0, "matches": 0, "did_you_mean": 1, "not_found": 1, "usage": 2}
 
 
 def add_parser(sub):
-    return sub.add_parser("lookup", help="(not built yet)")
+    parser = sub.add_parser(
+        "lookup",
+        help="explain a Twilio error code, or search codes by words",
+        description="Explain a Twilio error code (e.g. 30007, 'Error 30034') or find codes by words ('opted out').",
+    )
+    parser.add_argument("words", nargs="*", metavar="CODE|WORDS", help="an error code, or words to search for")
+    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    return parser
+
+
+def _emit(text: str, stream) -> None:
+    # A terminal that can't encode "—" or "→", or a reader that hangs up early (`| head`),
+    # must not turn an answer into a traceback.
+    try:
+        try:
+            print(text, file=stream)
+        except UnicodeEncodeError:
+            encoding = getattr(stream, "encoding", None) or "ascii"
+            print(text.encode(encoding, errors="replace").decode(encoding), file=stream)
+        stream.flush()
+    except BrokenPipeError:
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+        except (OSError, ValueError, AttributeError):
+            pass
 
 
 def run(args) -> int:
-    raise SystemExit("smserror: lookup is not built yet")
+    result = lookup(" ".join(args.words))
+    if result.kind == "usage":
+        _emit(USAGE, sys.stderr)
+    elif args.json:
+        _emit(json.dumps(lookup_payload(result), ensure_ascii=False, indent=2), sys.stdout)
+    else:
+        _emit(render_lookup(result), sys.stdout)
+    return EXIT_CODES[result.kind]
