@@ -88,24 +88,23 @@ def main(argv: list[str] | None = None) -> int:
     dictionary = Path(args.dictionary)
     if not dictionary.is_absolute() and not dictionary.exists():
         dictionary = REPO / dictionary
+    article_path = Path(args.article) if args.article else DEFAULT_ARTICLE
+    checked_article = args.article is not None or DEFAULT_ARTICLE.exists()
     try:
         entries = json.loads(dictionary.read_text(encoding="utf-8"))
+        ours = " \n ".join(_strings(json.loads(KNOWLEDGE.read_text(encoding="utf-8"))))
+        article = article_path.read_text(encoding="utf-8").splitlines() if checked_article else []
     except (OSError, ValueError) as exc:
-        print(f"gen_twilio_codes: cannot read {dictionary}: {exc}", file=sys.stderr)
+        print(f"gen_twilio_codes: cannot read input: {exc}", file=sys.stderr)
         return 2
 
     rows = build_rows(entries)
     write_tsv(rows, TSV)
     print(f"wrote {len(rows)} codes to {TSV.relative_to(REPO)}")
 
-    ours = " \n ".join(_strings(json.loads(KNOWLEDGE.read_text(encoding="utf-8"))))
     prose = [entry.get(field) or "" for entry in entries for field in PROSE_FIELDS]
     problems = [f"dictionary prose copied: {run!r}" for run in copied_runs(prose, ours, RUN)]
-    article_path = Path(args.article) if args.article else DEFAULT_ARTICLE
-    checked_article = args.article is not None or DEFAULT_ARTICLE.exists()
-    if checked_article:
-        article = article_path.read_text(encoding="utf-8").splitlines()
-        problems += [f"article sentence copied: {run!r}" for run in copied_runs(article, ours, RUN)]
+    problems += [f"article sentence copied: {run!r}" for run in copied_runs(article, ours, RUN)]
     for problem in problems:
         print(f"gen_twilio_codes: {problem}", file=sys.stderr)
     if problems:

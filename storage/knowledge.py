@@ -25,7 +25,8 @@ CATEGORY_LABELS: dict[str, str] = {
     "media": "Media domain",
     "other": "Other",
 }
-SOURCES = ("article", "guide", "dictionary")
+SOURCES = ("article", "guide", "dictionary")  # also the tie-break order: ours first
+_SOURCE_ORDER = {source: i for i, source in enumerate(SOURCES)}
 
 
 @dataclass(frozen=True)
@@ -129,7 +130,7 @@ def _dictionary_card(code: int, facts: _Dictionary) -> CodeInfo:
         log_level=facts.log_level,
         meaning=(
             f"Twilio reports this as: {facts.title}. We have no curated fix for it yet; "
-            "the Twilio docs page below lists the official causes and solutions."
+            "Twilio's docs page for the code lists the official causes and solutions."
         ),
         steps=(),
         category="other",
@@ -196,6 +197,7 @@ _CURATED_BONUS = 10.0  # above a bare title hit (5), so for one word our codes a
 _EXACT_ALIAS_BONUS = 40.0
 _PHRASE_BONUS = 6.0
 _CODE_HIT = 100.0
+_NUMBER = re.compile(r"(?<!\d)\d{3,6}(?!\d)")
 
 
 def _build_index(cards: dict[int, CodeInfo], aliases: dict[int, list[tuple[str, ...]]]) -> dict[str, dict[int, float]]:
@@ -251,8 +253,6 @@ def _rank(kb: _KnowledgeBase, text: str, limit: int) -> list[CodeInfo]:
 
 # ---------------------------------------------------------------- codes
 
-_SOURCE_ORDER = {source: i for i, source in enumerate(SOURCES)}
-_NUMBER = re.compile(r"(?<!\d)\d{3,6}(?!\d)")
 # Words that may stand around a code without changing which code is meant:
 # "Error 30034", "#30034", "error code: 30034", "what does twilio error no. 30034 mean?"
 _CODE_FILLER = frozenset({"err", "no", "nr", "num", "number"})

@@ -162,8 +162,15 @@ def test_the_tsv_holds_the_whole_dictionary_and_nothing_but_facts():
     assert max(len(row[1]) for row in rows) < 400  # titles only; no description ever got in
 
 
+def _no_duplicate_keys(pairs):
+    keys = [key for key, _ in pairs]
+    assert len(keys) == len(set(keys)), f"duplicate keys in knowledge.json: {keys}"
+    return dict(pairs)
+
+
 def test_knowledge_json_uses_known_categories_sources_and_guidance():
-    data = json.loads(resources.files("storage").joinpath("knowledge.json").read_text(encoding="utf-8"))
+    text = resources.files("storage").joinpath("knowledge.json").read_text(encoding="utf-8")
+    data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
     for key, entry in data["codes"].items():
         assert entry["category"] in CATEGORY_LABELS, key
         assert entry["source"] in ("article", "guide"), key
