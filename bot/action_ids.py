@@ -8,3 +8,8 @@ class ActionId(StrEnum):
     SHARE_IN_CHANNEL = "smserror_share_in_channel"
     # suffixed _0.._4 on the buttons: Slack requires action_ids unique within a block
     SHOW_CODE = "smserror_show_code"
+    # buttons on real-time alerts (value: the alert group key)
+    ALERT_ACK = "smserror_alert_ack"
+    ALERT_SNOOZE = "smserror_alert_snooze"
+    ALERT_EXAMPLES = "smserror_alert_examples"
+    ALERT_DOCS = "smserror_alert_docs"

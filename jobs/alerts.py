@@ -1,0 +1,331 @@
+"""Real-time alerts: decide what to say about new failures, and put it in the outbox.
+
+Call `observe(db, upsert_result.new, now, rules)` right after `upsert_failures` (from a poll or
+a status callback): the failures must already be in the `failures` table, because group counts
+and spike rates are read from it, which also makes `observe` idempotent (calling it twice with
+the same failures enqueues nothing new). Call `check_resolved(db, now, rules)` on every poll.
+
+Nothing here talks to Slack or Teams: every message is a JSON-serialisable report with phone
+numbers already masked, stored in the outbox under a dedupe key; jobs/deliver.py sends them.
+
+Outbox kinds written here (all with destination "*"):
+  alert           top-level post of a group's incident          alert:<group>:<posted_at>
+  alert-edit      re-render the top-level post (count, state)   alert-edit:<group>:<posted_at>:<count|state>
+  alert-reply     thread reply: more failures arrived           alert-reply:<group>:<posted_at>:<count>
+  alert-resolved  "resolved" note (thread reply in Slack)       alert-resolved:<group>:<posted_at>
+Edits and replies carry `parent` (the alert's dedupe key) and wait until the parent is sent.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from jobs.rules import DEFAULT_RULES, Rules
+from storage import alert_groups, outbox
+from storage.alert_groups import AlertGroup, group_key
+from storage.outbox import transaction
+from storage.privacy import mask_number
+
+log = logging.getLogger("smserror.alerts")
+
+REPORT_VERSION = 1
+
+# Used only when storage/knowledge.py cannot describe a code.
+_FALLBACK_TITLES = {
+    30002: "Account suspended",
+    30023: "Daily message cap reached",
+    30032: "Toll-free number not verified",
+    30033: "A2P 10DLC campaign suspended",
+    30034: "Number not registered to an A2P 10DLC campaign",
+    30037: "Outbound messaging disabled",
+    30007: "Message filtered by the carrier",
+    21610: "Recipient replied STOP (unsubscribed)",
+}
+
+
+@dataclass
+class ObserveResult:
+    enqueued: list[str] = field(default_factory=list)   # dedupe keys added to the outbox
+    groups: list[str] = field(default_factory=list)     # groups touched
+    ignored: int = 0                                    # failures with no alert rule, too old, or malformed
+
+
+# -- describing a code ---------------------------------------------------------------------
+
+def describe(code: int) -> dict[str, Any]:
+    """Title, category, meaning, steps and docs link for a code, from storage.knowledge."""
+    info = None
+    try:
+        from storage import knowledge  # engineer A's module; optional at import time
+        info = knowledge.get(code)
+    except Exception:  # noqa: BLE001 - a missing or broken knowledge base must not stop alerts
+        log.debug("no knowledge for %s", code, exc_info=True)
+    if info is None:
+        return {
+            "title": _FALLBACK_TITLES.get(code, f"Twilio error {code}"),
+            "category": "account" if code in DEFAULT_RULES.account_codes else "other",
+            "category_label": "Account" if code in DEFAULT_RULES.account_codes else "Other",
+            "meaning": "",
+            "steps": [],
+            "docs_url": f"https://www.twilio.com/docs/api/errors/{code}",
+        }
+    return {
+        "title": info.title,
+        "category": info.category,
+        "category_label": info.category_label,
+        "meaning": info.meaning,
+        "steps": list(info.steps)[:5],
+        "docs_url": info.docs_url,
+    }
+
+
+# -- reading failures ----------------------------------------------------------------------
+
+_GROUP_WHERE = "account_sid = ? AND error_code = ? AND COALESCE(service_sid, '') = ?"
+
+
+def _group_params(group: AlertGroup) -> tuple:
+    return (group.account_sid, group.error_code, group.service_sid or "")
+
+
+def _count(db, account_sid: str, code: int, service_sid: str, since: int, until: int | None = None) -> int:
+    sql = f"SELECT COUNT(*) FROM failures WHERE {_GROUP_WHERE} AND sent_at >= ?"
+    params: list = [account_sid, code, service_sid, since]
+    if until is not None:
+        sql += " AND sent_at < ?"
+        params.append(until)
+    return db.execute(sql, params).fetchone()[0]
+
+
+def spike_rate(db, account_sid: str, code: int, service_sid: str, now: int, rules: Rules) -> tuple[int, float]:
+    """(failures in the last hour, average failures per hour over the baseline days before it)."""
+    hour_ago = now - 3600
+    last_hour = _count(db, account_sid, code, service_sid, hour_ago + 1, now + 1)
+    hours = rules.baseline_days * 24
+    baseline = _count(db, account_sid, code, service_sid, hour_ago - hours * 3600 + 1, hour_ago + 1) / hours
+    return last_hour, baseline
+
+
+def is_spike(last_hour: int, baseline: float, rules: Rules) -> bool:
+    return last_hour >= rules.spike_min_count and last_hour >= rules.spike_factor * baseline
+
+
+def examples(db, key: str, limit: int = 10) -> list[dict[str, Any]]:
+    """The group's latest failures of its current incident: SID, time, masked numbers."""
+    group = alert_groups.get(db, key)
+    if group is None:
+        return []
+    rows = db.execute(
+        f"SELECT sid, sent_at, sender, recipient FROM failures WHERE {_GROUP_WHERE} AND sent_at >= ?"
+        " ORDER BY sent_at DESC, sid LIMIT ?",
+        (*_group_params(group), group.first_seen, int(limit)),
+    ).fetchall()
+    return [{"sid": sid, "sent_at": sent_at, "sender": mask_number(sender), "recipient": mask_number(recipient)}
+            for sid, sent_at, sender, recipient in rows]
+
+
+def _senders(db, group: AlertGroup, limit: int = 3) -> list[str]:
+    rows = db.execute(
+        f"SELECT sender, COUNT(*) AS n FROM failures WHERE {_GROUP_WHERE} AND sent_at >= ?"
+        " GROUP BY sender ORDER BY n DESC, sender LIMIT ?",
+        (*_group_params(group), group.first_seen, limit),
+    ).fetchall()
+    return [mask_number(sender) for sender, _ in rows]
+
+
+# -- the report every renderer reads -------------------------------------------------------
+
+def group_report(db, group: AlertGroup, now: int, *, mention: str = "", channel: str | None = None,
+                 repeat: bool = False, rules: Rules = DEFAULT_RULES) -> dict[str, Any]:
+    """A JSON-serialisable description of the group as it is now; numbers masked."""
+    report: dict[str, Any] = {
+        "version": REPORT_VERSION,
+        "group": group.key,
+        "kind": group.kind,
+        "state": "resolved" if group.resolved_at else "firing",
+        "account_sid": group.account_sid,
+        "service_sid": group.service_sid or "",
+        "error_code": group.error_code,
+        "count": group.count,
+        "first_seen": group.first_seen,
+        "last_seen": group.last_seen,
+        "posted_at": group.posted_at,
+        "resolved_at": group.resolved_at,
+        "acked_by": group.acked_by,
+        "acked_at": group.acked_at,
+        "snoozed_until": group.snoozed_until if group.snoozed(now) else None,
+        "senders": _senders(db, group),
+        "latest": (examples(db, group.key, 1) or [None])[0],
+        "mention": mention,
+        "channel": channel,
+        "repeat": repeat,
+        "generated_at": now,
+    }
+    report.update(describe(group.error_code))
+    if group.kind == "spike":
+        last_hour, baseline = spike_rate(db, group.account_sid, group.error_code, group.service_sid, now, rules)
+        report["spike"] = {"last_hour": last_hour, "baseline_per_hour": round(baseline, 2)}
+    return report
+
+
+def refresh(db, payload: dict[str, Any], now: int) -> dict[str, Any]:
+    """An edit's payload re-read from the group's current state (an Acknowledge clicked after
+    the edit was queued must not be undone by it). Keeps the payload if the group is gone."""
+    group = alert_groups.get(db, payload.get("group", ""))
+    if group is None:
+        return payload
+    fresh = group_report(db, group, now, channel=payload.get("channel"))
+    fresh["parent"] = payload.get("parent")
+    return fresh
+
+
+# -- observe: new failures -> outbox -------------------------------------------------------
+
+def _valid(failure: dict) -> tuple[str, int, str, int] | None:
+    try:
+        return (str(failure["account_sid"]), int(failure["error_code"]), str(failure.get("service_sid") or ""),
+                int(failure["sent_at"]))
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def observe(db, new_failures: Iterable[dict], now: int, rules: Rules = DEFAULT_RULES) -> ObserveResult:
+    """Group new failures and enqueue what the channel should see. Account-level codes alert on
+    the first sighting; spike codes only when their last-hour rate is a spike; everything else
+    is left to the digest."""
+    now = int(now)
+    result = ObserveResult()
+    batches: dict[str, list[tuple[str, int, str, int]]] = defaultdict(list)
+    for failure in new_failures:
+        parts = _valid(failure)
+        if parts is None or rules.kind_of(parts[1]) is None or parts[3] < now - rules.max_age:
+            result.ignored += 1
+            continue
+        batches[group_key(parts[0], parts[1], parts[2])].append(parts)
+    with transaction(db):
+        for key, batch in batches.items():
+            account_sid, code, service_sid, _ = batch[0]
+            kind = rules.kind_of(code)
+            if kind == "spike":
+                last_hour, baseline = spike_rate(db, account_sid, code, service_sid, now, rules)
+                if not is_spike(last_hour, baseline, rules):
+                    continue  # below the spike line: the digest covers it, and an open spike group stays quiet
+            times = [sent_at for *_, sent_at in batch]
+            group = alert_groups.get(db, key) or AlertGroup(
+                key=key, account_sid=account_sid, error_code=code, service_sid=service_sid, kind=kind,
+                count=0, first_seen=min(times), last_seen=max(times))
+            result.groups.append(key)
+            result.enqueued += _advance(db, group, min(times), max(times), now, rules)
+    return result
+
+
+def _advance(db, group: AlertGroup, earliest: int, latest: int, now: int, rules: Rules) -> list[str]:
+    """Fold new failures into the group, save it, and enqueue the post / edit / reply they call for."""
+    new_incident = group.posted_at is None and group.count == 0
+    reopened = group.resolved_at is not None
+    if new_incident or reopened:
+        group.first_seen, group.resolved_at, group.acked_by, group.acked_at = earliest, None, None, None
+    group.first_seen = min(group.first_seen, earliest)
+    group.last_seen = max(group.last_seen, latest)
+    previous = 0 if (new_incident or reopened) else group.count
+    group.count = max(_count(db, *_group_params(group), group.first_seen), previous, 1)
+    enqueued: list[str] = []
+    if group.snoozed(now):
+        alert_groups.save(db, group)  # muted: keep counting, say nothing
+        return enqueued
+    channel = rules.channel_for(describe(group.error_code)["category"])
+    due_repeat = group.posted_at is not None and now - group.posted_at >= rules.repeat_interval and not group.acked_by
+    if group.posted_at is None or (due_repeat and group.count > previous):
+        repeat = group.posted_at is not None and not reopened
+        group.posted_at, group.slack_channel, group.slack_ts = now, None, None
+        alert_groups.save(db, group)
+        mention = rules.mention_markup if group.kind == "account" else ""
+        payload = group_report(db, group, now, mention=mention, channel=channel, repeat=repeat, rules=rules)
+        key = f"alert:{group.key}:{now}"
+        if outbox.enqueue(db, key, "alert", payload, now):
+            enqueued.append(key)
+        return enqueued
+    alert_groups.save(db, group)
+    if group.count == previous and not reopened:
+        return enqueued  # nothing new (a repeated observe of the same failures)
+    parent = f"alert:{group.key}:{group.posted_at}"
+    report = group_report(db, group, now, channel=channel, rules=rules)
+    report["parent"] = parent
+    report["reopened"] = reopened
+    suffix = f"{group.posted_at}:{group.count}" + (f":reopened-{now}" if reopened else "")
+    key = f"alert-edit:{group.key}:{suffix}"
+    if outbox.enqueue(db, key, "alert-edit", report, now):  # edits notify nobody: always
+        enqueued.append(key)
+    told_at, told_count = _last_told(db, group, parent)
+    if reopened or now - told_at >= rules.update_interval:  # replies do notify: at most one per interval
+        report["new_failures"] = group.count if reopened else group.count - told_count
+        key = f"alert-reply:{group.key}:{suffix}"
+        if outbox.enqueue(db, key, "alert-reply", report, now):
+            enqueued.append(key)
+    return enqueued
+
+
+def _last_told(db, group: AlertGroup, parent: str) -> tuple[int, int]:
+    """(when, at what count) the channel last heard about this incident: its last thread reply, else its post."""
+    prefix = f"alert-reply:{group.key}:{group.posted_at}:"
+    row = db.execute(
+        "SELECT created_at, json_extract(payload, '$.count') FROM outbox WHERE destination = ? AND kind = 'alert-reply'"
+        " AND substr(dedupe_key, 1, ?) = ? ORDER BY id DESC LIMIT 1",
+        (outbox.FANOUT, len(prefix), prefix),
+    ).fetchone() or db.execute(
+        "SELECT created_at, json_extract(payload, '$.count') FROM outbox WHERE dedupe_key = ?", (parent,)
+    ).fetchone()
+    return (row[0], row[1] or 0) if row else (group.posted_at or 0, 0)
+
+
+# -- resolving -----------------------------------------------------------------------------
+
+def check_resolved(db, now: int, rules: Rules = DEFAULT_RULES) -> list[str]:
+    """Resolve every announced group quiet for `rules.resolve_after`; enqueue the resolved note
+    and the edit of its post. Returns the resolved group keys."""
+    now = int(now)
+    resolved: list[str] = []
+    with transaction(db):
+        for group in alert_groups.unresolved(db):
+            if now - group.last_seen < rules.resolve_after:
+                continue
+            group.resolved_at = now
+            alert_groups.save(db, group)
+            resolved.append(group.key)
+            if group.snoozed(now):
+                continue
+            parent = f"alert:{group.key}:{group.posted_at}"
+            report = group_report(db, group, now, channel=rules.channel_for(describe(group.error_code)["category"]))
+            report["parent"] = parent
+            report["quiet_for"] = now - group.last_seen
+            outbox.enqueue(db, f"alert-resolved:{group.key}:{group.posted_at}:{now}", "alert-resolved", report, now)
+            outbox.enqueue(db, f"alert-edit:{group.key}:{group.posted_at}:resolved-{now}", "alert-edit", report, now)
+    return resolved
+
+
+# -- what the buttons do -------------------------------------------------------------------
+
+def acknowledge(db, key: str, user_id: str, now: int) -> dict[str, Any] | None:
+    """Record who acknowledged the group; returns its fresh report, or None for an unknown group."""
+    with transaction(db):
+        group = alert_groups.get(db, key)
+        if group is None:
+            return None
+        if not group.acked_by:
+            group.acked_by, group.acked_at = user_id, int(now)
+            alert_groups.save(db, group)
+        return group_report(db, group, int(now), channel=group.slack_channel)
+
+
+def snooze(db, key: str, now: int, seconds: int) -> dict[str, Any] | None:
+    """Mute the group for `seconds`: it keeps counting but posts nothing."""
+    with transaction(db):
+        group = alert_groups.get(db, key)
+        if group is None:
+            return None
+        group.snoozed_until = int(now) + int(seconds)
+        alert_groups.save(db, group)
+        return group_report(db, group, int(now), channel=group.slack_channel)

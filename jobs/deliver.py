@@ -1,0 +1,165 @@
+"""Deliver what the outbox holds to the configured destinations; lose nothing, post nothing twice.
+
+`deliver_due(db, destinations, now)` is the only entry point: the poller calls it after every
+pass (`poll --once` before it exits), the status-callback path right after `observe` (see
+`observe_and_deliver`), and `run` on a short timer so a Slack outage is retried.
+
+Destinations are injected (bot/destinations.py builds them from settings); each takes an
+OutboxItem and renders it itself. They raise DeliveryError for a failure they understand:
+`retry_after` (Slack 429), `unknown` (the request may have reached them: the next attempt asks
+`find_sent` first), anything else is retried with exponential backoff (30 s doubling, at most
+an hour), forever: an alert is never dropped, and a fixed setting (a channel, a token) lets
+the queue drain.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Iterable, Protocol, runtime_checkable
+
+from jobs import alerts
+from jobs.rules import DEFAULT_RULES, Rules
+from storage import alert_groups, outbox
+from storage.outbox import OutboxItem, transaction
+
+log = logging.getLogger("smserror.deliver")
+
+BACKOFF_FIRST = 30
+BACKOFF_MAX = 3600
+EDIT_KINDS = frozenset({"alert-edit"})
+
+
+class DeliveryError(Exception):
+    """A send that failed. `retry_after`: seconds the destination asked us to wait.
+    `unknown`: the destination may have received it (timeout after sending, dropped connection)."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, unknown: bool = False) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+        self.unknown = unknown
+
+
+@runtime_checkable
+class Destination(Protocol):
+    name: str                       # "slack", "teams", "stdout": the outbox's destination column
+    kinds: frozenset[str] | None    # outbox kinds it shows (None: all)
+
+    def send(self, item: OutboxItem) -> str | None:
+        """Post the item (a reply when item.parent is set); return its reference (Slack ts)."""
+
+    def update(self, item: OutboxItem, ref: str) -> None:
+        """Re-render the message `ref` (the parent's reference) from item.payload."""
+
+
+@dataclass
+class DeliveryReport:
+    sent: list[str] = field(default_factory=list)       # dedupe keys
+    retrying: list[str] = field(default_factory=list)
+    waiting: int = 0        # replies/edits whose parent is not sent yet, or rows for absent destinations
+    skipped: int = 0        # superseded edits, rows a destination cannot show
+    errors: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        text = f"delivered {len(self.sent)}, retrying {len(self.retrying)}, waiting {self.waiting}"
+        return text + (f"; last error: {self.errors[-1]}" if self.errors else "")
+
+
+def backoff(attempts: int) -> int:
+    """Seconds before the next try after `attempts` failed ones: 30, 60, 120 … capped at an hour, ±10 %."""
+    base = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** max(0, attempts - 1))
+    return int(base * random.uniform(0.9, 1.1))
+
+
+def deliver_due(db, destinations: Iterable[Destination], now: float | None = None, *, limit: int = 200) -> DeliveryReport:
+    """Send every due outbox row to its destination, oldest first. Safe to call from several
+    threads or processes at once: each row is claimed before it is sent."""
+    now = int(time.time() if now is None else now)
+    by_name = {d.name: d for d in destinations}
+    report = DeliveryReport()
+    if not by_name:
+        report.waiting = len(outbox.pending(db))
+        return report
+    outbox.fan_out(db, now, {name: d.kinds for name, d in by_name.items()})
+    items = outbox.due(db, now, set(by_name), limit=limit)
+    newest_edit: dict[tuple[str, str], int] = {}
+    for item in items:
+        if item.kind in EDIT_KINDS:
+            newest_edit[(item.payload.get("parent", ""), item.destination)] = item.id
+    for item in items:
+        if item.kind in EDIT_KINDS and newest_edit[(item.payload.get("parent", ""), item.destination)] != item.id:
+            outbox.mark_skipped(db, item, "superseded by a newer edit", now)  # the newest edit renders the current state
+            report.skipped += 1
+            continue
+        _deliver_one(db, by_name[item.destination], item, now, report)
+    report.waiting += len([i for i in outbox.pending(db) if i.destination not in by_name and i.destination != outbox.FANOUT])
+    return report
+
+
+def _deliver_one(db, destination: Destination, item: OutboxItem, now: int, report: DeliveryReport) -> None:
+    parent_key = item.payload.get("parent")
+    if parent_key:
+        parent = outbox.find_for(db, parent_key, item.destination)
+        if parent is None or (parent.sent_at is not None and not parent.response_ts):
+            outbox.mark_skipped(db, item, "its parent was never posted to this destination", now)
+            report.skipped += 1
+            return
+        if parent.sent_at is None:
+            report.waiting += 1  # deliver after the parent: its ts is needed
+            return
+        item.parent = parent
+    maybe_sent = item.outcome_unknown
+    if not outbox.claim(db, item, now):
+        return  # another thread or process has it
+    try:
+        ref = _already_sent(destination, item) if maybe_sent else None
+        if ref is None:
+            if item.kind in EDIT_KINDS:
+                item.payload = alerts.refresh(db, item.payload, now)
+                destination.update(item, item.parent.response_ts)
+                ref = item.parent.response_ts
+            else:
+                ref = destination.send(item)
+    except DeliveryError as exc:
+        wait = exc.retry_after if exc.retry_after is not None else backoff(item.attempts)
+        outbox.mark_retry(db, item, str(exc), now + max(1, int(wait + 0.999)), unknown=exc.unknown)
+        report.retrying.append(item.dedupe_key)
+        report.errors.append(f"{item.destination}: {exc}")
+        log.warning("delivery of %s to %s failed (attempt %d): %s", item.kind, item.destination, item.attempts, exc)
+        return
+    except Exception as exc:  # noqa: BLE001 - a renderer bug must not stop the queue; keep the row
+        outbox.mark_retry(db, item, f"{type(exc).__name__}: {exc}", now + backoff(item.attempts))
+        report.retrying.append(item.dedupe_key)
+        report.errors.append(f"{item.destination}: {type(exc).__name__}: {exc}")
+        log.error("delivery of %s to %s raised %s: %s", item.kind, item.destination, type(exc).__name__, exc)
+        return
+    with transaction(db):  # the ts and "sent" are recorded together, or not at all
+        outbox.mark_sent(db, item, ref or "", now)
+        if item.kind == "alert" and item.destination == "slack" and ref:
+            alert_groups.record_post(db, item.payload["group"], item.payload["posted_at"], item.sent_to, ref)
+    report.sent.append(item.dedupe_key)
+
+
+def _already_sent(destination: Destination, item: OutboxItem) -> str | None:
+    """An earlier attempt may have got through: ask the destination (Slack: message metadata)."""
+    find = getattr(destination, "find_sent", None)
+    if find is None:
+        return None
+    try:
+        return find(item)
+    except Exception as exc:  # noqa: BLE001 - cannot tell: send again (a duplicate beats a loss)
+        log.warning("could not check whether %s reached %s: %s", item.dedupe_key, item.destination, exc)
+        return None
+
+
+def observe_and_deliver(db, new_failures: list[dict], destinations: Iterable[Destination], now: float | None = None,
+                        rules: Rules = DEFAULT_RULES) -> DeliveryReport:
+    """The status-callback path: fold new failures into alert groups and deliver at once, so an
+    account-level failure reaches Slack within a second of Twilio's callback."""
+    now = int(time.time() if now is None else now)
+    result = alerts.observe(db, new_failures, now, rules)
+    if not result.enqueued:
+        return DeliveryReport()
+    return deliver_due(db, destinations, now)

@@ -1,0 +1,73 @@
+"""Alert groups: one row per (account, error code, messaging service).
+
+A group remembers its current incident (first_seen .. last_seen, count), the top-level post
+that announced it (posted_at, slack_channel, slack_ts), and what people did to it (acked_by,
+snoozed_until). Writes happen inside the callers' transactions (storage.outbox.transaction).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass
+class AlertGroup:
+    key: str
+    account_sid: str
+    error_code: int
+    service_sid: str
+    kind: str  # "account" | "spike"
+    count: int
+    first_seen: int
+    last_seen: int
+    posted_at: int | None = None
+    resolved_at: int | None = None
+    slack_channel: str | None = None
+    slack_ts: str | None = None
+    acked_by: str | None = None
+    acked_at: int | None = None
+    snoozed_until: int | None = None
+
+    def snoozed(self, now: int) -> bool:
+        return bool(self.snoozed_until and self.snoozed_until > now)
+
+    @property
+    def open(self) -> bool:
+        """Announced and not yet resolved."""
+        return self.posted_at is not None and self.resolved_at is None
+
+
+def group_key(account_sid: str, error_code: int, service_sid: str | None) -> str:
+    return f"{account_sid}:{int(error_code)}:{service_sid or '-'}"
+
+
+_FIELDS = tuple(AlertGroup.__dataclass_fields__)
+
+
+def get(db, key: str) -> AlertGroup | None:
+    row = db.execute(f"SELECT {', '.join(_FIELDS)} FROM alert_groups WHERE key = ?", (key,)).fetchone()
+    return AlertGroup(*row) if row else None
+
+
+def save(db, group: AlertGroup) -> None:
+    values: dict[str, Any] = asdict(group)
+    names = ", ".join(_FIELDS)
+    marks = ", ".join(f":{name}" for name in _FIELDS)
+    updates = ", ".join(f"{name} = excluded.{name}" for name in _FIELDS if name != "key")
+    db.execute(f"INSERT INTO alert_groups ({names}) VALUES ({marks}) ON CONFLICT(key) DO UPDATE SET {updates}", values)
+
+
+def unresolved(db) -> list[AlertGroup]:
+    rows = db.execute(
+        f"SELECT {', '.join(_FIELDS)} FROM alert_groups WHERE posted_at IS NOT NULL AND resolved_at IS NULL ORDER BY key"
+    ).fetchall()
+    return [AlertGroup(*row) for row in rows]
+
+
+def record_post(db, key: str, posted_at: int, channel: str | None, ts: str) -> None:
+    """The top-level post of the group's current incident reached Slack as `ts`."""
+    db.execute(
+        "UPDATE alert_groups SET slack_channel = ?, slack_ts = ? WHERE key = ? AND posted_at = ?",
+        (channel, ts, key, posted_at),
+    )

@@ -1,0 +1,168 @@
+"""A fake of the Slack Web API over loopback, for the real slack_sdk WebClient.
+
+Base URL for the client: `fake.api_url` (…/api/). Serves, the way Slack does (HTTP 200 with
+`{"ok": false, "error": …}` for API errors; JSON or form bodies; Bearer token checked):
+  auth.test, chat.postMessage (returns ts; keeps metadata, thread_ts), chat.update,
+  chat.postEphemeral, conversations.history / conversations.replies (metadata only with
+  include_all_metadata), and POST /response/<id> standing in for an interaction's response_url.
+
+`messages` holds what is "in Slack" (a post whose reply was lost still counts);
+`post_then_drop(n)` makes the next n chat.postMessage calls store the message and then drop the
+connection without answering (a crash or timeout at the worst moment). Faults from FakeServer
+(`fail`, `hang`) work as usual; use path_prefix="/api/chat.postMessage" to aim them.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.fakes.server import FakeServer, Reply, Request
+
+TOKEN = "xoxb-fake-bot-token-123"
+
+
+@dataclass
+class Message:
+    channel: str
+    ts: str
+    text: str
+    blocks: list
+    thread_ts: str | None = None
+    metadata: dict | None = None
+    edits: list[dict] = field(default_factory=list)
+
+    def public(self, with_metadata: bool) -> dict[str, Any]:
+        data = {"type": "message", "ts": self.ts, "text": self.text, "blocks": self.blocks}
+        if self.thread_ts:
+            data["thread_ts"] = self.thread_ts
+        if with_metadata and self.metadata:
+            data["metadata"] = self.metadata
+        return data
+
+
+class FakeSlack(FakeServer):
+    def __init__(self, token: str = TOKEN) -> None:
+        super().__init__()
+        self.token = token
+        self.messages: list[Message] = []
+        self.ephemeral: list[dict] = []
+        self.responses: dict[str, list[dict]] = {}
+        self._ts = itertools.count(1)
+        self._drop_after_post = 0
+        self._state = threading.Lock()
+
+    @property
+    def api_url(self) -> str:
+        return self.url + "/api/"
+
+    def response_url(self, name: str = "r1") -> str:
+        return f"{self.url}/response/{name}"
+
+    def post_then_drop(self, times: int = 1) -> None:
+        with self._state:
+            self._drop_after_post += times
+
+    # -- views -------------------------------------------------------------------------------
+    def top_level(self, channel: str | None = None) -> list[Message]:
+        return [m for m in self.messages if not m.thread_ts and (channel is None or m.channel == channel)]
+
+    def replies(self, ts: str) -> list[Message]:
+        return [m for m in self.messages if m.thread_ts == ts]
+
+    def calls(self, method: str) -> list[dict]:
+        return [_params(r) for r in self.requests_to("/api/" + method)]
+
+    def all_traffic(self) -> str:
+        """Every request body received, decoded: for privacy assertions."""
+        with self._lock:
+            return "\n".join(r.body.decode("utf-8", "replace") for r in self.requests)
+
+    # -- serving -----------------------------------------------------------------------------
+    def handle(self, request: Request) -> Reply | None:
+        if request.path.startswith("/response/"):
+            self.responses.setdefault(request.path.rsplit("/", 1)[1], []).append(request.json())
+            return Reply(200, {"ok": True})
+        if not request.path.startswith("/api/"):
+            return Reply(404, b"not found")
+        method = request.path[len("/api/"):]
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return Reply(200, {"ok": False, "error": "invalid_auth"})
+        handler = getattr(self, "_" + method.replace(".", "_"), None)
+        if handler is None:
+            return Reply(200, {"ok": False, "error": "unknown_method"})
+        return handler(_params(request))
+
+    def _auth_test(self, p: dict) -> Reply:
+        return Reply(200, {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "team": "Fake"})
+
+    def _new_ts(self) -> str:
+        return f"{int(time.time())}.{next(self._ts):06d}"
+
+    def _chat_postMessage(self, p: dict) -> Reply | None:
+        if not p.get("channel"):
+            return Reply(200, {"ok": False, "error": "channel_not_found"})
+        if not p.get("text") and not p.get("blocks"):
+            return Reply(200, {"ok": False, "error": "no_text"})
+        with self._state:
+            message = Message(p["channel"], self._new_ts(), p.get("text") or "", p.get("blocks") or [],
+                              p.get("thread_ts"), p.get("metadata"))
+            if message.thread_ts and not any(m.ts == message.thread_ts for m in self.messages):
+                return Reply(200, {"ok": False, "error": "thread_not_found"})
+            self.messages.append(message)
+            drop = self._drop_after_post > 0
+            self._drop_after_post -= drop
+        if drop:
+            return None  # stored, but the caller never hears back
+        return Reply(200, {"ok": True, "channel": message.channel, "ts": message.ts, "message": message.public(True)})
+
+    def _chat_update(self, p: dict) -> Reply:
+        with self._state:
+            for message in self.messages:
+                if message.ts == p.get("ts") and message.channel == p.get("channel"):
+                    message.edits.append({"text": message.text, "blocks": message.blocks})
+                    message.text, message.blocks = p.get("text") or message.text, p.get("blocks") or message.blocks
+                    return Reply(200, {"ok": True, "channel": message.channel, "ts": message.ts, "text": message.text})
+        return Reply(200, {"ok": False, "error": "message_not_found"})
+
+    def _chat_postEphemeral(self, p: dict) -> Reply:
+        if not p.get("user"):
+            return Reply(200, {"ok": False, "error": "user_not_in_channel"})
+        self.ephemeral.append(p)
+        return Reply(200, {"ok": True, "message_ts": self._new_ts()})
+
+    def _conversations_history(self, p: dict) -> Reply:
+        oldest = float(p.get("oldest") or 0)
+        with_metadata = str(p.get("include_all_metadata")).lower() in ("1", "true")
+        found = [m.public(with_metadata) for m in reversed(self.top_level(p.get("channel")))
+                 if float(m.ts.split(".")[0]) >= oldest]
+        return Reply(200, {"ok": True, "messages": found, "has_more": False})
+
+    def _conversations_replies(self, p: dict) -> Reply:
+        with_metadata = str(p.get("include_all_metadata")).lower() in ("1", "true")
+        parent = [m for m in self.messages if m.ts == p.get("ts") and m.channel == p.get("channel")]
+        if not parent:
+            return Reply(200, {"ok": False, "error": "thread_not_found"})
+        found = [m.public(with_metadata) for m in parent + self.replies(p["ts"])]
+        return Reply(200, {"ok": True, "messages": found, "has_more": False})
+
+
+def _params(request: Request) -> dict:
+    """A Web API call's arguments, from a JSON body, a form body or the query string."""
+    if request.headers.get("content-type", "").startswith("application/json"):
+        data = request.json() or {}
+    else:
+        data = dict(request.form) if request.body else {}
+        for name, values in request.query.items():
+            data.setdefault(name, values[-1])
+        for name in ("blocks", "metadata", "attachments"):
+            if isinstance(data.get(name), str):
+                try:
+                    data[name] = json.loads(data[name])
+                except ValueError:
+                    pass
+    return data
