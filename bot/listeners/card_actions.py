@@ -1,0 +1,50 @@
+"""Buttons on lookup cards: share the card publicly, or open one of several matches."""
+
+from __future__ import annotations
+
+import re
+
+from slack_bolt import Ack, App, Respond
+
+from bot.action_ids import ActionId
+from bot.lookup_blocks import card_blocks, card_fallback
+from storage.knowledge import get
+
+
+def share_in_channel(ack: Ack, body: dict, respond: Respond) -> None:
+    """Repost the card publicly in place of the ephemeral one, credited to whoever shared it."""
+    ack()
+    info = get(_value(body))
+    if info is None:
+        respond(text="That code is no longer in the knowledge base.", response_type="ephemeral", replace_original=False)
+        return
+    user = (body.get("user") or {}).get("id")
+    respond(
+        response_type="in_channel",
+        delete_original=True,
+        blocks=card_blocks(info, shareable=False, shared_by=user),
+        text=card_fallback(info),
+    )
+
+
+def show_code(ack: Ack, body: dict, respond: Respond) -> None:
+    ack()
+    info = get(_value(body))
+    if info is not None:
+        respond(replace_original=True, blocks=card_blocks(info), text=card_fallback(info))
+
+
+def acknowledge_link(ack: Ack) -> None:
+    # link buttons still send an interaction; Slack shows an error icon unless it is acked
+    ack()
+
+
+def _value(body: dict) -> str:
+    actions = body.get("actions") or [{}]
+    return str(actions[0].get("value") or "")
+
+
+def register(app: App) -> None:
+    app.action(ActionId.SHARE_IN_CHANNEL.value)(share_in_channel)
+    app.action(re.compile(rf"^{ActionId.SHOW_CODE.value}_\d+$"))(show_code)
+    app.action(ActionId.OPEN_DOCS.value)(acknowledge_link)

@@ -1,0 +1,28 @@
+"""`/smserror CODE|WORDS`: answer ephemerally, inside Slack's 3-second window.
+
+The lookup is in-memory and sub-millisecond, so the whole card goes back in the ack itself:
+no second request to Slack, nothing that can time out after the user hit enter.
+"""
+
+from __future__ import annotations
+
+from slack_bolt import Ack, App
+
+from bot.lookup_blocks import lookup_blocks
+from storage.knowledge import lookup
+
+COMMANDS = ("/smserror",)
+
+
+def lookup_reply(text: str) -> dict:
+    blocks, fallback = lookup_blocks(lookup(text))
+    return {"response_type": "ephemeral", "blocks": [block.to_dict() for block in blocks], "text": fallback}
+
+
+def handle_lookup(ack: Ack, command: dict) -> None:
+    ack(**lookup_reply(command.get("text") or ""))
+
+
+def register(app: App) -> None:
+    for name in COMMANDS:
+        app.command(name)(handle_lookup)

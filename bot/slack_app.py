@@ -1,0 +1,40 @@
+"""The Bolt app: one small module per listener under bot/listeners/, each with register(app)."""
+
+from __future__ import annotations
+
+import logging
+
+from slack_bolt import App
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk import WebClient
+
+from bot.listeners import LISTENERS
+from bot.settings import Settings
+
+
+def build_app(settings: Settings, client: WebClient | None = None) -> App:
+    """A Bolt app that verifies every request with the signing secret.
+
+    Authorization is local (no auth.test call): a lookup needs nothing from Slack's Web API,
+    so `/smserror` keeps answering, and `run` keeps starting, while that API is slow or down.
+    A bad token shows up on the first post instead.
+    """
+    token = settings.slack_bot_token
+
+    def authorize(enterprise_id: str | None, team_id: str | None, **_) -> AuthorizeResult:
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=team_id, bot_token=token)
+
+    app = App(
+        signing_secret=settings.slack_signing_secret,
+        client=client or WebClient(base_url=settings.slack_api_url),
+        authorize=authorize,
+        logger=logging.getLogger("smserror.slack"),
+    )
+    for listener in LISTENERS:
+        listener.register(app)
+    return app
+
+
+def slash_commands() -> set[str]:
+    """Every slash command some listener registers: the manifest must declare exactly these."""
+    return {name for listener in LISTENERS for name in getattr(listener, "COMMANDS", ())}

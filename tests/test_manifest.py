@@ -1,0 +1,29 @@
+"""manifest.yml is what a person pastes at api.slack.com: it must match what the code serves."""
+
+from pathlib import Path
+
+import yaml
+
+from bot.slack_app import slash_commands
+
+MANIFEST = yaml.safe_load((Path(__file__).parent.parent / "manifest.yml").read_text())
+
+
+def test_manifest_declares_exactly_the_registered_commands():
+    declared = {command["command"] for command in MANIFEST["features"]["slash_commands"]}
+    assert declared == slash_commands() == {"/smserror"}
+
+
+def test_commands_have_usage_hint_and_events_url():
+    for command in MANIFEST["features"]["slash_commands"]:
+        assert command["usage_hint"]
+        assert command["url"].endswith("/slack/events")
+
+
+def test_scopes_interactivity_and_http_mode():
+    scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
+    assert {"commands", "chat:write"} <= scopes
+    assert MANIFEST["settings"]["interactivity"]["is_enabled"] is True
+    assert MANIFEST["settings"]["interactivity"]["request_url"].endswith("/slack/events")
+    assert MANIFEST["settings"]["socket_mode_enabled"] is False
+    assert MANIFEST["features"]["bot_user"]["display_name"] == MANIFEST["display_information"]["name"] == "smserror"
