@@ -7,8 +7,9 @@ Base URL for the client: `fake.api_url` (…/api/). Serves, the way Slack does (
   include_all_metadata), and POST /response/<id> standing in for an interaction's response_url.
 
 `messages` holds what is "in Slack" (a post whose reply was lost still counts);
-`post_then_drop(n)` makes the next n chat.postMessage calls store the message and then drop the
-connection without answering (a crash or timeout at the worst moment). Faults from FakeServer
+`post_then_drop(n, hang=s)` makes the next n chat.postMessage calls store the message, wait `s`
+seconds (or until stop), then drop the connection without answering: a crash or a timeout at
+the worst moment. Faults from FakeServer
 (`fail`, `hang`) work as usual; use path_prefix="/api/chat.postMessage" to aim them.
 """
 
@@ -54,6 +55,7 @@ class FakeSlack(FakeServer):
         self.responses: dict[str, list[dict]] = {}
         self._ts = itertools.count(1)
         self._drop_after_post = 0
+        self._hang_after_post = 0.0
         self._state = threading.Lock()
 
     @property
@@ -63,9 +65,10 @@ class FakeSlack(FakeServer):
     def response_url(self, name: str = "r1") -> str:
         return f"{self.url}/response/{name}"
 
-    def post_then_drop(self, times: int = 1) -> None:
+    def post_then_drop(self, times: int = 1, hang: float = 0.0) -> None:
         with self._state:
             self._drop_after_post += times
+            self._hang_after_post = hang
 
     # -- views -------------------------------------------------------------------------------
     def top_level(self, channel: str | None = None) -> list[Message]:
@@ -117,6 +120,7 @@ class FakeSlack(FakeServer):
             drop = self._drop_after_post > 0
             self._drop_after_post -= drop
         if drop:
+            self._release.wait(self._hang_after_post)
             return None  # stored, but the caller never hears back
         return Reply(200, {"ok": True, "channel": message.channel, "ts": message.ts, "message": message.public(True)})
 
