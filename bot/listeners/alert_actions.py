@@ -1,0 +1,128 @@
+"""Buttons on real-time alerts: Acknowledge, Snooze 24 h, Show examples (and the docs link).
+
+Each button's value is the alert group key. The work is done by plain functions over the store
+(jobs.alerts.acknowledge / snooze / examples); the Bolt handlers only ack, call them, and answer:
+Acknowledge and Snooze re-render the alert in place (through the interaction's response_url),
+Show examples posts an ephemeral list of message SIDs to whoever clicked.
+
+`register(app)` finds the store and rules from the settings on first use; `run` may pass its own
+(`register(app, store=local_db.get, rules=rules)`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import sqlite_utils
+from slack_bolt import Ack, App, Respond
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from bot.action_ids import ActionId
+from bot.alert_blocks import alert_blocks, examples_blocks
+from jobs import alerts
+from jobs.rules import Rules, load_rules
+
+log = logging.getLogger("smserror.alert_actions")
+
+GONE = "This alert is no longer in the store."
+
+
+@dataclass
+class AlertActions:
+    """What the alert buttons do, without Slack: each returns (blocks, text) to show."""
+
+    store: Callable[[], sqlite_utils.Database]
+    rules: Rules
+    clock: Callable[[], float] = field(default=time.time)
+
+    def acknowledge(self, key: str, user_id: str) -> tuple[list, str] | None:
+        report = alerts.acknowledge(self.store(), key, user_id, int(self.clock()))
+        return alert_blocks(report) if report else None
+
+    def snooze(self, key: str) -> tuple[list, str] | None:
+        report = alerts.snooze(self.store(), key, int(self.clock()), self.rules.snooze)
+        return alert_blocks(report) if report else None
+
+    def examples(self, key: str) -> tuple[list, str]:
+        db = self.store()
+        group = alerts.alert_groups.get(db, key)
+        if group is None:
+            return examples_blocks(None, [])
+        report = alerts.group_report(db, group, int(self.clock()), rules=self.rules)
+        return examples_blocks(report, alerts.examples(db, key, self.rules.examples))
+
+
+def _value(body: dict[str, Any]) -> str:
+    actions = body.get("actions") or [{}]
+    return str((actions[0] or {}).get("value") or "")[:300]
+
+
+def _user(body: dict[str, Any]) -> str:
+    return str((body.get("user") or {}).get("id") or "")
+
+
+def _replace(respond: Respond, rendered: tuple[list, str] | None) -> None:
+    if rendered is None:
+        respond(text=GONE, response_type="ephemeral", replace_original=False)
+        return
+    blocks, text = rendered
+    respond(replace_original=True, blocks=blocks, text=text)
+
+
+def on_acknowledge(ack: Ack, body: dict, respond: Respond, actions: AlertActions) -> None:
+    ack()
+    _replace(respond, actions.acknowledge(_value(body), _user(body) or "someone"))
+
+
+def on_snooze(ack: Ack, body: dict, respond: Respond, actions: AlertActions) -> None:
+    ack()
+    _replace(respond, actions.snooze(_value(body)))
+
+
+def on_examples(ack: Ack, body: dict, client: WebClient, respond: Respond, actions: AlertActions) -> None:
+    ack()
+    blocks, text = actions.examples(_value(body))
+    channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
+    user = _user(body)
+    if channel and user:
+        try:
+            client.chat_postEphemeral(channel=channel, user=user, blocks=blocks, text=text)
+            return
+        except SlackApiError as exc:
+            log.warning("chat.postEphemeral failed (%s); answering through response_url", exc.response.get("error"))
+    respond(blocks=blocks, text=text, response_type="ephemeral", replace_original=False)
+
+
+def on_docs_link(ack: Ack) -> None:
+    ack()  # a link button still sends an interaction; unacked, Slack shows an error icon
+
+
+def _from_settings() -> tuple[Callable[[], sqlite_utils.Database], Rules]:
+    from bot.settings import Settings  # noqa: PLC0415 - only when run did not pass its own
+    from storage.db import LocalDb  # noqa: PLC0415
+
+    settings = Settings.from_env()
+    return LocalDb(settings.db_path).get, load_rules(settings.rules_path)
+
+
+def register(app: App, store: Callable[[], sqlite_utils.Database] | None = None, rules: Rules | None = None) -> None:
+    """Add the alert button listeners to a Bolt app."""
+    resolved: dict[str, AlertActions] = {}
+
+    def actions() -> AlertActions:
+        if "actions" not in resolved:
+            default_store, default_rules = _from_settings() if store is None or rules is None else (None, None)
+            resolved["actions"] = AlertActions(store or default_store, rules or default_rules)
+        return resolved["actions"]
+
+    app.action(ActionId.ALERT_ACK.value)(
+        lambda ack, body, respond: on_acknowledge(ack, body, respond, actions()))
+    app.action(ActionId.ALERT_SNOOZE.value)(
+        lambda ack, body, respond: on_snooze(ack, body, respond, actions()))
+    app.action(ActionId.ALERT_EXAMPLES.value)(
+        lambda ack, body, client, respond: on_examples(ack, body, client, respond, actions()))
+    app.action(ActionId.ALERT_DOCS.value)(on_docs_link)

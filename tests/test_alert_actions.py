@@ -1,0 +1,129 @@
+"""Alert buttons through a real Bolt app: signed interaction payloads in, the real WebClient and
+response_url posts out to the fake Slack Web API."""
+
+from __future__ import annotations
+
+import json
+import time
+from urllib.parse import urlencode
+
+import pytest
+from slack_bolt import App, BoltRequest
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk import WebClient
+from slack_sdk.signature import SignatureVerifier
+
+from bot.action_ids import ActionId
+from bot.listeners import alert_actions
+from bot.listeners.alert_actions import AlertActions
+from jobs import alerts
+from jobs.deliver import deliver_due
+from jobs.rules import DEFAULT_RULES
+from storage import alert_groups, outbox
+from tests.fakes.slack_api import TOKEN, FakeSlack
+from tests.test_alerts import ACCOUNT, CHANNEL, PATIENT, SERVICE, T0, failure, seen, slack_destination
+
+SECRET = "fake-signing-secret"
+GROUP = alerts.group_key(ACCOUNT, 30033, SERVICE)
+
+
+@pytest.fixture
+def slack():
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def app(db, slack):
+    bolt = App(
+        signing_secret=SECRET,
+        client=WebClient(base_url=slack.api_url, timeout=3),
+        authorize=lambda enterprise_id, team_id, **_: AuthorizeResult(
+            enterprise_id=enterprise_id, team_id=team_id, bot_token=TOKEN),
+        process_before_response=True,
+    )
+    alert_actions.register(bolt, store=lambda: db, rules=DEFAULT_RULES)
+    return bolt
+
+
+def click(app: App, slack: FakeSlack, action: ActionId, value: str, user: str = "U123") -> int:
+    payload = {
+        "type": "block_actions", "team": {"id": "T1"}, "user": {"id": user, "team_id": "T1"},
+        "api_app_id": "A1", "channel": {"id": CHANNEL}, "container": {"type": "message", "channel_id": CHANNEL},
+        "message": {"ts": "1.000001"}, "response_url": slack.response_url("r1"), "trigger_id": "1.2.3",
+        "actions": [{"action_id": action.value, "block_id": "b", "value": value, "type": "button",
+                     "action_ts": str(time.time())}],
+    }
+    body = urlencode({"payload": json.dumps(payload)})
+    stamp = str(int(time.time()))
+    signature = SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=body)
+    response = app.dispatch(BoltRequest(body=body, headers={
+        "content-type": ["application/x-www-form-urlencoded"],
+        "x-slack-request-timestamp": [stamp], "x-slack-signature": [signature]}))
+    return response.status
+
+
+def posted_alert(db, slack) -> None:
+    seen(db, [failure(at=T0), failure(at=T0 + 5)], T0 + 5)
+    deliver_due(db, [slack_destination(slack)], T0 + 5)
+
+
+def test_acknowledge_records_who_and_edits_the_message(db, slack, app):
+    posted_alert(db, slack)
+    seen(db, [failure(at=T0 + 60)], T0 + 60)  # an edit queued before the click …
+    assert click(app, slack, ActionId.ALERT_ACK, GROUP) == 200
+    group = alert_groups.get(db, GROUP)
+    assert group.acked_by == "U123" and group.acked_at
+    reply = slack.responses["r1"][-1]
+    assert reply["replace_original"] is True
+    shown = json.dumps(reply["blocks"])
+    assert "Acknowledged by <@U123>" in shown and ActionId.ALERT_ACK.value not in shown
+    # … and delivered after it does not undo the acknowledgement
+    deliver_due(db, [slack_destination(slack)], T0 + 60)
+    assert "Acknowledged by <@U123>" in json.dumps(slack.calls("chat.update")[-1]["blocks"])
+
+
+def test_snooze_mutes_the_group_for_a_day(db, slack, app):
+    posted_alert(db, slack)
+    before = time.time()
+    assert click(app, slack, ActionId.ALERT_SNOOZE, GROUP) == 200
+    group = alert_groups.get(db, GROUP)
+    assert before + 86400 - 5 <= group.snoozed_until <= time.time() + 86400 + 5
+    assert "Snoozed until" in json.dumps(slack.responses["r1"][-1]["blocks"])
+    now = int(time.time())
+    assert seen(db, [failure(at=now)], now).enqueued == []
+
+
+def test_show_examples_is_an_ephemeral_list_of_sids_without_numbers(db, slack, app):
+    posted_alert(db, slack)
+    assert click(app, slack, ActionId.ALERT_EXAMPLES, GROUP, user="U777") == 200
+    [ephemeral] = slack.ephemeral
+    assert ephemeral["channel"] == CHANNEL and ephemeral["user"] == "U777"
+    sids = [row[0] for row in db.execute("SELECT sid FROM failures").fetchall()]
+    text = json.dumps(ephemeral["blocks"], ensure_ascii=False)
+    assert all(sid in text for sid in sids) and "+1••••••4567" in text
+    assert PATIENT not in slack.all_traffic() and PATIENT[2:] not in slack.all_traffic()
+
+
+def test_unknown_group_answers_politely(db, slack, app):
+    assert click(app, slack, ActionId.ALERT_ACK, "AC-nothing:1:-") == 200
+    assert slack.responses["r1"][-1]["text"] == alert_actions.GONE
+    assert click(app, slack, ActionId.ALERT_EXAMPLES, "") == 200
+    assert "no longer in the store" in slack.ephemeral[-1]["text"]
+
+
+def test_docs_link_is_acked(app, slack):
+    assert click(app, slack, ActionId.ALERT_DOCS, "") == 200
+
+
+def test_plain_functions_without_slack(db):
+    seen(db, [failure(at=T0)], T0)
+    actions = AlertActions(store=lambda: db, rules=DEFAULT_RULES, clock=lambda: T0 + 10)
+    blocks, text = actions.acknowledge(GROUP, "U9")
+    assert "Acknowledged by <@U9>" in json.dumps([b.to_dict() for b in blocks])
+    assert actions.snooze("nope") is None
+    blocks, text = actions.snooze(GROUP)
+    assert alert_groups.get(db, GROUP).snoozed_until == T0 + 10 + DEFAULT_RULES.snooze
+    blocks, text = actions.examples(GROUP)
+    assert text.startswith("Examples: SM")
+    assert [i.kind for i in outbox.pending(db)] == ["alert"]
