@@ -107,8 +107,13 @@ def _wrap(card: dict[str, Any]) -> dict[str, Any]:
         {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": card}]}
 
 
+def encode(message: dict[str, Any]) -> bytes:
+    """The exact bytes posted to the webhook (and measured against the limit)."""
+    return json.dumps(message, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
 def message_size(card: dict[str, Any]) -> int:
-    return len(json.dumps(_wrap(card), ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    return len(encode(_wrap(card)))
 
 
 def fit_card(card: dict[str, Any], limit: int = MAX_MESSAGE_BYTES) -> dict[str, Any]:

@@ -239,7 +239,7 @@ class TeamsDestination:
         self.timeout = timeout
 
     def send(self, item: OutboxItem) -> str:
-        body = json.dumps(alert_cards.teams_message(teams_render(item)), ensure_ascii=False).encode("utf-8")
+        body = alert_cards.encode(alert_cards.teams_message(teams_render(item)))
         request = urllib.request.Request(self.url, data=body, method="POST",
                                          headers={"Content-Type": "application/json; charset=utf-8"})
         try:
