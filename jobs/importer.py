@@ -207,21 +207,23 @@ def _json_rows(stream: IO[bytes], report: ImportReport, shift: int, bar: "_Progr
             if not isinstance(sid, str):
                 report.bad(number)
             continue
-        row = _row(record.get, shift)
+        row = record_to_row(record.get, shift)
         if row is None:
             report.bad(number)
             continue
         yield row
 
 
-def _row(get: Callable[[str], object], shift: int) -> dict | None:
-    """A failure record (dict.get-like access) -> upsert row; None if its fields are malformed."""
+def record_to_row(get: Callable[[str], object], shift: int = 0) -> dict | None:
+    """A failure record with the Message resource's field names (BulkExport line, REST API JSON,
+    or a CSV row mapped to them), given as a dict.get-like function -> upsert row (never the
+    body); None if its fields are malformed."""
     sid = get("sid")
     code = get("error_code")
     try:
         code = int(code) if code not in (None, "") else 0
-        sent = _epoch(get("date_sent")) or _epoch(get("date_created"))
-        updated = _epoch(get("date_updated")) or sent
+        sent = parse_time(get("date_sent")) or parse_time(get("date_created"))
+        updated = parse_time(get("date_updated")) or sent
     except (TypeError, ValueError, OverflowError):
         return None
     if not isinstance(sid, str) or not sid or sent is None:
@@ -233,7 +235,7 @@ def _row(get: Callable[[str], object], shift: int) -> dict | None:
     }
 
 
-def _epoch(value) -> int | None:
+def parse_time(value) -> int | None:
     """ISO 8601 (Z or offset; naive = UTC) or RFC 2822 -> epoch seconds; None if empty."""
     if value in (None, ""):
         return None
@@ -294,7 +296,7 @@ def _csv_rows(stream: IO[str], report: ImportReport, shift: int, bar: "_Progress
             continue
         record = {name: values[at].strip() for name, at in fields}
         record["status"] = status
-        row = _row(record.get, shift)
+        row = record_to_row(record.get, shift)
         if row is None:
             report.bad(reader.line_num)
             continue
