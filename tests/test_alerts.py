@@ -54,8 +54,10 @@ def teams():
         yield fake
 
 
-def slack_destination(fake: FakeSlack, channel: str = CHANNEL, timeout: int = 3) -> SlackDestination:
-    client = WebClient(token=TOKEN, base_url=fake.api_url, timeout=timeout, retry_handlers=slack_retry_handlers())
+def slack_destination(fake: FakeSlack, channel: str = CHANNEL, timeout: int = 3, backoff: float = 0.02) -> SlackDestination:
+    """The production destination and retry handlers; in-line waits shortened unless `backoff` says otherwise."""
+    client = WebClient(token=TOKEN, base_url=fake.api_url, timeout=timeout,
+                       retry_handlers=slack_retry_handlers(backoff_factor=backoff))
     return SlackDestination(client, channel)
 
 

@@ -41,7 +41,7 @@ def test_503s_and_a_429_then_success_post_exactly_once(db, slack):
     slack.fail(503, times=2, path_prefix="/api/chat.postMessage")
     slack.fail(429, headers={"Retry-After": "1"}, body={"ok": False, "error": "ratelimited"},
                path_prefix="/api/chat.postMessage")
-    report = deliver_due(db, [slack_destination(slack)], T0)
+    report = deliver_due(db, [slack_destination(slack, backoff=0.2)], T0)  # the production waits
     assert len(report.sent) == 1, report.summary()
     assert len(slack.requests_to("chat.postMessage")) == 4
     assert len(slack.messages) == 1
