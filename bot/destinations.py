@@ -88,11 +88,13 @@ def teams_render(item: OutboxItem) -> dict[str, Any]:
 
 
 def plain_render(item: OutboxItem) -> str:
+    """Plain text for stdout: the digest's full text rendering, one line per alert item."""
     if item.kind == "digest":
         try:
-            return _digest_renderers()[0](item.payload)[1]
+            from bot.digest_text import render_text  # noqa: PLC0415 - engineer D's plain-text digest
         except ImportError:
             return json.dumps(item.payload, indent=2, sort_keys=True)
+        return render_text(item.payload)
     return alert_blocks.plain_text(item.kind, item.payload)
 
 

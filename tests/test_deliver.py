@@ -3,6 +3,7 @@ lost replies, two deliverers at once, and a deliverer killed with SIGKILL mid-po
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -202,3 +203,17 @@ def test_kill_9_mid_post_then_restart_posts_exactly_once(db, slack, tmp_path, mo
     assert len(slack.messages) == 1, "exactly one post in Slack"
     row = outbox.find_for(db, key, "slack")
     assert row.response_ts == slack.messages[0].ts and row.sent_at is not None
+
+
+def test_no_secret_in_logs(db, slack, caplog):
+    caplog.set_level(logging.DEBUG)
+    with FakeTeams() as teams:
+        one_alert(db)
+        slack.fail(500, times=5)
+        teams.fail(503)
+        dest = [slack_destination(slack), TeamsDestination(teams.webhook_url, timeout=3)]
+        deliver_due(db, dest, T0)
+        deliver_due(db, dest, T0 + 3600)
+        assert len(teams.cards) == 1 and len(slack.messages) == 1
+    assert "503" in caplog.text and "HTTP 500" in caplog.text
+    assert TOKEN not in caplog.text and "fake-signature-secret" not in caplog.text
