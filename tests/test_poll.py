@@ -226,7 +226,7 @@ def test_killed_mid_pass_then_rerun_loses_and_duplicates_nothing(tmp_path, twili
     now = int(time.time())
     populate(twilio, 3500, now, span=6 * 3600, failure_rate=0.1)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("TWILIO_", "SMSERROR_"))}
-    env.update(cli_env(twilio, tmp_path))
+    env.update(cli_env(twilio, tmp_path), PYTHONPATH=str(ROOT))  # this checkout, whatever is installed
     command = [sys.executable, "-m", "bot.cli", "poll", "--once"]
     twilio.hang_on_page(2)
     victim = subprocess.Popen(command, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

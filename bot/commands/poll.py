@@ -6,6 +6,7 @@ import sys
 
 from bot.settings import Settings
 from jobs.poll import run_poll_pass
+from jobs.twilio_client import make_client
 from storage.db import open_db
 
 
@@ -20,9 +21,10 @@ def run(args) -> int:
         print("smserror: poll needs --once; use `smserror run` to poll on a schedule", file=sys.stderr)
         return 2
     settings = Settings.from_env()
+    client = make_client(settings)  # a missing Twilio setting is named before the store is touched
     db = open_db(settings.db_path)
     try:
-        report = run_poll_pass(db, settings)
+        report = run_poll_pass(db, settings, client=client)
     finally:
         db.close()
     for line in report.lines():
