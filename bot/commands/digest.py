@@ -1,9 +1,56 @@
-"""smserror digest (placeholder until its issue lands)."""
+"""smserror digest: build the failure digest for the last 24 h (or --since 6h / 7d) and post it
+to every configured destination (Slack, Teams; stdout when neither is set); --dry-run prints it
+instead, --json prints the report itself."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from bot.digest_text import render_text
+from bot.settings import Settings
+from jobs.digest import build_window_report, parse_since, run_window_digest
+from storage.db import open_db
+
+
+def since_arg(text: str) -> tuple[int, str]:
+    """argparse type for --since: bad input ends as one usage line and exit 2."""
+    try:
+        return parse_since(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--since ")) from None
 
 
 def add_parser(sub):
-    return sub.add_parser("digest", help="(not built yet)")
+    parser = sub.add_parser("digest", help="build the failure digest (last 24 h by default) and post it")
+    parser.add_argument("--since", default="24h", type=since_arg, metavar="WINDOW",
+                        help="how far back: hours or days such as 6h, 24h, 7d (default 24h)")
+    parser.add_argument("--dry-run", action="store_true", help="print the digest instead of posting it")
+    parser.add_argument("--json", action="store_true", help="with --dry-run: print the report as JSON")
+    return parser
 
 
 def run(args) -> int:
-    raise SystemExit("smserror: digest is not built yet")
+    seconds, label = args.since
+    settings = Settings.from_env()
+    db = open_db(settings.db_path)
+    try:
+        if args.dry_run or args.json:
+            report = build_window_report(db, seconds, label, settings.tz)
+            if args.json:
+                print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+            else:
+                sys.stdout.write(render_text(report))
+            return 0
+        outcome = run_window_digest(db, settings, seconds, label)
+    finally:
+        db.close()
+    delivery = outcome.delivery
+    print(f"digest: {outcome.report.total:,} failures in the last {label}, "
+          f"{len(outcome.report.codes)} codes; {delivery.summary()}", file=sys.stderr)
+    if delivery.errors and not delivery.sent:
+        print("smserror: the digest is queued but could not be posted yet; `smserror run` retries it",
+              file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,338 @@
+"""The failure digest: one report of a window's failures, grouped by code, with what each means,
+the first thing to do, the trend, and the evidence Support will ask for.
+
+Data flows one way: the store (storage/digest_queries.py) -> `build_report` -> a DigestReport,
+a plain JSON-serialisable dict shape -> the renderers (bot/digest_blocks.py for Slack,
+bot/digest_cards.py for Teams, bot/digest_text.py for the terminal). Posting goes through the
+outbox: `enqueue_digest` stores one row per destination, `jobs.deliver.deliver_due` sends them.
+
+Entry points:
+- `run_due_digest(db, settings, now=None)`: the scheduled digest and the start-up catch-up.
+  Sends the period `jobs.scheduler.digest_due` says is due, once (digest_runs), else nothing.
+- `run_window_digest(db, settings, seconds, label, now=None)`: `smserror digest --since …`.
+
+Nothing here holds a full phone number past the queries: recipients are masked on the way in.
+"""
+
+from __future__ import annotations
+
+import re
+import time as _time
+from dataclasses import asdict, dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo
+
+from bot.text import describe_evidence
+from jobs.scheduler import DIGEST_GRACE, DigestPeriod, digest_due
+from storage import digest_queries as q
+from storage import digest_runs, knowledge, outbox
+from storage.privacy import mask_number, mask_numbers_in_text
+
+DIGEST_KIND = "digest"
+TREND_DAYS = 7
+EVIDENCE_MIN = 3  # the article: "collect 3 or more examples"
+HYGIENE_EXAMPLES = 5
+MAX_SINCE_SECONDS = 31 * q.DAY
+
+
+# ------------------------------------------------------------------ the report
+
+
+@dataclass
+class EvidenceEntry:
+    """Examples to paste to Support, from the window the help article names for this code."""
+
+    ask: str  # "3 or more message SIDs from the last 24 hours"
+    what: str  # what Support asks for: "message SIDs", "contact links", ...
+    needed: int
+    window_hours: int | None  # None: the article gives no age limit; the digest window is used
+    start: int
+    end: int
+    examples: list[dict[str, str]]  # {"sid": "SM…", "to": "+1•••••4567"}, newest first
+    available: int  # failures with this code in the evidence window
+
+
+@dataclass
+class CodeEntry:
+    code: int
+    count: int
+    previous: int  # the same-length window just before
+    daily: list[int]  # the last 7 days in 24 h buckets, oldest first; the last ends at the window end
+    accounts: list[list]  # [[account_sid, count], …], most first
+    title: str
+    meaning: str
+    first_step: str
+    category: str
+    category_label: str
+    docs_url: str
+    evidence: EvidenceEntry | None = None
+
+
+@dataclass
+class HygieneSummary:
+    """Recipients to remove from the practice's lists, seen failing in the window. Examples are
+    masked; the full list is `smserror hygiene --csv` (the operator's own file, never a channel)."""
+
+    recipients: int = 0
+    by_reason: dict[str, int] = field(default_factory=dict)  # reason -> distinct recipients
+    examples: list[dict[str, Any]] = field(default_factory=list)  # {"number": masked, "reason", "code"}
+
+
+@dataclass
+class DigestReport:
+    title: str
+    period: str  # 'daily:2026-03-09' (scheduled) or 'since:24h' (on demand)
+    window_label: str  # '24 h', '7 days'
+    window_text: str  # 'Sun 8 Mar 08:00 – Mon 9 Mar 08:00 EDT'
+    timezone: str
+    start: int
+    end: int
+    generated_at: int
+    total: int
+    previous_total: int
+    daily_total: list[int]
+    accounts: list[dict[str, Any]]  # {"sid", "name", "total"}, most first
+    codes: list[CodeEntry]
+    hygiene: HygieneSummary
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def as_dict(report: DigestReport | dict[str, Any]) -> dict[str, Any]:
+    """Renderers take either the dataclass or its dict (what comes back out of the outbox)."""
+    return report.to_dict() if isinstance(report, DigestReport) else report
+
+
+# ------------------------------------------------------------------ windows
+
+
+_SINCE = re.compile(r"\s*(\d{1,4})\s*([hd])\s*", re.IGNORECASE)
+
+
+def parse_since(text: str) -> tuple[int, str]:
+    """'6h' -> (21600, '6 h'), '7d' -> (604800, '7 days'). ValueError with a readable message."""
+    match = _SINCE.fullmatch(text or "")
+    if not match:
+        raise ValueError(f"--since must be hours or days such as 6h, 24h or 7d, got {text!r}")
+    number, unit = int(match[1]), match[2].lower()
+    seconds = number * (3600 if unit == "h" else q.DAY)
+    if not 0 < seconds <= MAX_SINCE_SECONDS:
+        raise ValueError(f"--since must be between 1h and 31d, got {text!r}")
+    label = f"{number} h" if unit == "h" else f"{number} day{'s' if number != 1 else ''}"
+    return seconds, label
+
+
+def window_text(start: int, end: int, tz: ZoneInfo) -> str:
+    a = datetime.fromtimestamp(start, tz)
+    b = datetime.fromtimestamp(end, tz)
+    fmt = "%a %-d %b %H:%M"
+    return f"{a.strftime(fmt)} – {b.strftime(fmt)} {b.tzname()}"
+
+
+# ------------------------------------------------------------------ building
+
+
+def build_report(
+    db,
+    start: int,
+    end: int,
+    *,
+    tz: ZoneInfo,
+    period: str,
+    title: str,
+    window_label: str,
+    now: int | None = None,
+) -> DigestReport:
+    """Everything the digest shows, for failures sent in [start, end)."""
+    length = end - start
+    by_code_account = q.counts_by_code_account(db, start, end)
+    previous = q.counts_by_code(db, start - length, start)
+    series = q.daily_series(db, end, TREND_DAYS)
+    names = q.account_names(db)
+
+    entries: list[CodeEntry] = []
+    account_totals: dict[str, int] = {}
+    for code, per_account in by_code_account.items():
+        for account, count in per_account.items():
+            account_totals[account] = account_totals.get(account, 0) + count
+        entries.append(_code_entry(db, code, per_account, previous.get(code, 0), series.get(code), start, end))
+    entries.sort(key=lambda e: (-e.count, e.code))
+
+    daily_total = [sum(days[i] for days in series.values()) for i in range(TREND_DAYS)]
+    accounts = [
+        {"sid": sid, "name": mask_numbers_in_text(names.get(sid, "")), "total": total}
+        for sid, total in sorted(account_totals.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
+    return DigestReport(
+        title=title,
+        period=period,
+        window_label=window_label,
+        window_text=window_text(start, end, tz),
+        timezone=str(tz.key),
+        start=start,
+        end=end,
+        generated_at=int(_time.time() if now is None else now),
+        total=sum(e.count for e in entries),
+        previous_total=sum(previous.values()),
+        daily_total=daily_total,
+        accounts=accounts,
+        codes=entries,
+        hygiene=hygiene_summary(db, start, end),
+    )
+
+
+def _code_entry(db, code: int, per_account: dict[str, int], previous: int, daily: list[int] | None,
+                start: int, end: int) -> CodeEntry:
+    info = knowledge.get(code)
+    return CodeEntry(
+        code=code,
+        count=sum(per_account.values()),
+        previous=previous,
+        daily=list(daily or [0] * TREND_DAYS),
+        accounts=[[sid, n] for sid, n in sorted(per_account.items(), key=lambda kv: (-kv[1], kv[0]))],
+        # free text may quote an example number: nothing number-like leaves unmasked
+        title=mask_numbers_in_text(info.title) if info else "Unknown error code",
+        meaning=mask_numbers_in_text(info.meaning) if info else "Not in Twilio's error dictionary or our notes.",
+        first_step=mask_numbers_in_text(info.steps[0]) if info and info.steps else "",
+        category=info.category if info else "other",
+        category_label=info.category_label if info else knowledge.CATEGORY_LABELS["other"],
+        docs_url=knowledge.docs_url(code),
+        evidence=_evidence(db, code, info.evidence, start, end) if info and info.evidence else None,
+    )
+
+
+def _evidence(db, code: int, evidence: knowledge.Evidence, start: int, end: int) -> EvidenceEntry:
+    """Examples from the window the article names, ending where the digest ends; with no named
+    window (30024), from the digest's own window."""
+    ev_start = end - evidence.window_hours * 3600 if evidence.window_hours else start
+    needed = max(EVIDENCE_MIN, evidence.count)
+    examples, available = q.evidence_examples(db, code, ev_start, end, needed)
+    return EvidenceEntry(
+        ask=describe_evidence(evidence),
+        what=evidence.what,
+        needed=needed,
+        window_hours=evidence.window_hours,
+        start=ev_start,
+        end=end,
+        examples=[{"sid": sid, "to": mask_number(to)} for sid, to in examples],
+        available=available,
+    )
+
+
+def hygiene_summary(db, start: int, end: int, examples: int = HYGIENE_EXAMPLES) -> HygieneSummary:
+    rows = q.hygiene_rows(db, start, end)
+    by_reason: dict[str, set[str]] = {}
+    for row in rows:
+        by_reason.setdefault(row.reason, set()).add(row.number)
+    shown: list[dict[str, Any]] = []
+    seen: set[str] = set()
+    for row in rows:  # newest first
+        if len(shown) >= examples:
+            break
+        if row.number not in seen:
+            seen.add(row.number)
+            shown.append({"number": mask_number(row.number), "reason": row.reason, "code": row.code})
+    return HygieneSummary(
+        recipients=len({row.number for row in rows}),
+        by_reason={reason: len(numbers) for reason, numbers in sorted(by_reason.items(), key=lambda kv: -len(kv[1]))},
+        examples=shown,
+    )
+
+
+def build_period_report(db, period: DigestPeriod, tz: ZoneInfo, now: int | None = None) -> DigestReport:
+    start, end = int(period.start.timestamp()), int(period.end.timestamp())
+    day = period.end.astimezone(tz)
+    return build_report(
+        db, start, end, tz=tz, period=period.key, now=now,
+        title=f"Daily SMS failure digest · {day.strftime('%a %-d %b %Y')}",
+        window_label=_hours_label(end - start),
+    )
+
+
+def build_window_report(db, seconds: int, label: str, tz: ZoneInfo, now: int | None = None) -> DigestReport:
+    end = int(_time.time() if now is None else now)
+    return build_report(db, end - seconds, end, tz=tz, period=f"since:{label.replace(' ', '')}", now=end,
+                        title=f"SMS failure digest · last {label}", window_label=label)
+
+
+def _hours_label(seconds: int) -> str:
+    hours = round(seconds / 3600)
+    return f"{hours} h"
+
+
+# ------------------------------------------------------------------ posting
+
+
+def dedupe_key(report: DigestReport | dict[str, Any]) -> str:
+    """One outbox row per period and destination (`outbox.destination_key` adds the destination).
+    On-demand digests also carry their end minute, so a rerun a minute later posts again."""
+    data = as_dict(report)
+    if data["period"].startswith("daily:"):
+        return f"digest:{data['period']}"
+    return f"digest:{data['period']}:{data['end'] // 60}"
+
+
+def enqueue_digest(db, report: DigestReport, destinations: Iterable, now: int, *, claim_period: bool) -> bool:
+    """Store the report for each destination, in one transaction. With `claim_period`, the
+    period is recorded in digest_runs in the same transaction, and nothing is enqueued when it
+    was already there. Returns whether anything new was enqueued."""
+    payload = report.to_dict()
+    key = dedupe_key(report)
+    with outbox.transaction(db):
+        if claim_period and not digest_runs.claim(db, report.period, now, report.total):
+            return False
+        added = False
+        for destination in destinations:
+            added |= outbox.enqueue(db, outbox.destination_key(key, destination.name), DIGEST_KIND, payload, now,
+                                    destination=destination.name)
+        return added
+
+
+@dataclass
+class DigestOutcome:
+    report: DigestReport
+    enqueued: bool
+    delivery: Any = None  # jobs.deliver.DeliveryReport
+
+
+def _destinations(settings, destinations):
+    if destinations is not None:
+        return list(destinations)
+    from bot.destinations import build_destinations  # noqa: PLC0415 - bot imports jobs, not the reverse, at import time
+
+    return build_destinations(settings)
+
+
+def _deliver(db, destinations, now: int):
+    from jobs.deliver import deliver_due  # noqa: PLC0415
+
+    return deliver_due(db, destinations, now)
+
+
+def run_due_digest(db, settings, now: datetime | None = None, destinations=None,
+                   grace=DIGEST_GRACE) -> DigestOutcome | None:
+    """The scheduled digest (cron job and start-up catch-up alike): if a period is due and not
+    yet sent, build it, claim it, enqueue it for every destination and deliver. Else None."""
+    now = now or datetime.now(timezone.utc)
+    tz = settings.tz
+    period = digest_due(db, now, settings.digest_at, tz, grace)
+    if period is None:
+        return None
+    epoch = int(now.timestamp())
+    report = build_period_report(db, period, tz, now=epoch)
+    destinations = _destinations(settings, destinations)
+    if not enqueue_digest(db, report, destinations, epoch, claim_period=True):
+        return None  # someone else claimed it between digest_due and here
+    return DigestOutcome(report, True, _deliver(db, destinations, epoch))
+
+
+def run_window_digest(db, settings, seconds: int, label: str, now: int | None = None,
+                      destinations=None) -> DigestOutcome:
+    """`smserror digest --since …`: the last `seconds`, posted to every destination."""
+    now = int(_time.time() if now is None else now)
+    report = build_window_report(db, seconds, label, settings.tz, now=now)
+    destinations = _destinations(settings, destinations)
+    enqueued = enqueue_digest(db, report, destinations, now, claim_period=False)
+    return DigestOutcome(report, enqueued, _deliver(db, destinations, now))

@@ -1,0 +1,116 @@
+"""The SQL behind the daily digest and list hygiene. Read-only; every window is [start, end) in
+UTC epoch seconds.
+
+Each query is shaped to use one of the schema's indexes (`EXPLAIN QUERY PLAN` is checked in
+tests/test_digest.py):
+- counts and the 7-day series range-scan the covering index failures_by_time
+  (sent_at, error_code, account_sid), so the table itself is never read;
+- evidence SIDs seek failures_by_code (error_code, sent_at) newest first, LIMIT n;
+- hygiene seeks failures_by_code once per hygiene code.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+
+import sqlite_utils
+
+DAY = 86_400
+
+# Recipients that should come off the practice's lists, by the code that says so.
+HYGIENE_REASONS: dict[int, str] = {
+    21610: "opted out",
+    21635: "landline",
+    30006: "landline",
+    21211: "invalid",
+    21614: "invalid",
+    30005: "inactive",
+}
+
+
+def counts_by_code_account(db: sqlite_utils.Database, start: int, end: int) -> dict[int, dict[str, int]]:
+    """{error_code: {account_sid: failures}} for the window."""
+    out: dict[int, dict[str, int]] = defaultdict(dict)
+    rows = db.execute(
+        "SELECT error_code, account_sid, COUNT(*) FROM failures"
+        " WHERE sent_at >= ? AND sent_at < ? GROUP BY error_code, account_sid",
+        [start, end],
+    )
+    for code, account, count in rows:
+        out[code][account] = count
+    return dict(out)
+
+
+def counts_by_code(db: sqlite_utils.Database, start: int, end: int) -> dict[int, int]:
+    """{error_code: failures} for the window."""
+    rows = db.execute(
+        "SELECT error_code, COUNT(*) FROM failures"
+        " WHERE sent_at >= ? AND sent_at < ? GROUP BY error_code",
+        [start, end],
+    )
+    return dict(rows.fetchall())
+
+
+def daily_series(db: sqlite_utils.Database, end: int, days: int = 7) -> dict[int, list[int]]:
+    """{error_code: [failures per 24 h bucket, oldest first]} for the `days` buckets ending at `end`."""
+    start = end - days * DAY
+    series: dict[int, list[int]] = {}
+    rows = db.execute(
+        "SELECT error_code, (sent_at - ?) / ? AS bucket, COUNT(*) FROM failures"
+        " WHERE sent_at >= ? AND sent_at < ? GROUP BY error_code, bucket",
+        [start, DAY, start, end],
+    )
+    for code, bucket, count in rows:
+        series.setdefault(code, [0] * days)[bucket] = count
+    return series
+
+
+def evidence_examples(db: sqlite_utils.Database, code: int, start: int, end: int, limit: int) -> tuple[list[tuple[str, str | None]], int]:
+    """The newest `limit` (message SID, recipient) failing with `code` in the window, and how many
+    failures there are in it. Recipients are full numbers: mask them before posting."""
+    examples = db.execute(
+        "SELECT sid, recipient FROM failures"
+        " WHERE error_code = ? AND sent_at >= ? AND sent_at < ? ORDER BY sent_at DESC LIMIT ?",
+        [code, start, end, limit],
+    ).fetchall()
+    if len(examples) < limit:
+        return examples, len(examples)
+    (available,) = db.execute(
+        "SELECT COUNT(*) FROM failures WHERE error_code = ? AND sent_at >= ? AND sent_at < ?",
+        [code, start, end],
+    ).fetchone()
+    return examples, available
+
+
+def account_names(db: sqlite_utils.Database) -> dict[str, str]:
+    """Friendly names of the accounts the poller has seen (empty when it never ran)."""
+    return {sid: name for sid, name in db.execute("SELECT account_sid, friendly_name FROM poll_state") if name}
+
+
+@dataclass(frozen=True)
+class HygieneRow:
+    """One recipient that failed with one hygiene code. `number` is the FULL number: it is for
+    the operator's own CSV only, and is masked before anything reaches a channel."""
+
+    number: str
+    reason: str
+    code: int
+    last_seen: int
+    count: int
+    account_sid: str
+
+
+def hygiene_rows(db: sqlite_utils.Database, start: int, end: int) -> list[HygieneRow]:
+    """Every (recipient, code) in the window with a hygiene code, most recently seen first."""
+    rows: list[HygieneRow] = []
+    for code, reason in HYGIENE_REASONS.items():
+        for number, account, last_seen, count in db.execute(
+            "SELECT recipient, account_sid, MAX(sent_at), COUNT(*) FROM failures"
+            " WHERE error_code = ? AND sent_at >= ? AND sent_at < ? AND recipient IS NOT NULL AND recipient != ''"
+            " GROUP BY recipient, account_sid",
+            [code, start, end],
+        ):
+            rows.append(HygieneRow(number, reason, code, last_seen, count, account))
+    rows.sort(key=lambda r: (-r.last_seen, r.number, r.code))
+    return rows
