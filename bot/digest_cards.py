@@ -34,7 +34,7 @@ def _text(text: str, **style: Any) -> dict[str, Any]:
 
 def _code_container(entry: dict[str, Any], several_accounts: bool) -> dict[str, Any]:
     items = [
-        _text(f"**{entry['code']} · {clip(entry['title'], 150)}** · {entry['category_label']}", weight="Bolder"),
+        _text(f"{entry['code']} · {clip(entry['title'], 150)} · {entry['category_label']}", weight="Bolder"),
         _text(f"{plural(entry['count'], 'failure')} · {change(entry['count'], entry['previous'])} · "
               f"7 days {sparkline(entry['daily'])}", spacing="None"),
     ]

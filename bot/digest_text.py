@@ -63,10 +63,14 @@ def evidence_line(evidence: dict[str, Any]) -> str:
 
 
 def summary_line(report: dict[str, Any]) -> str:
+    """'5 failures in the last 24 h · ▲ +1 (+25%) vs 4 in the 24 h before · 2 codes.'"""
     if not report["total"]:
         return f"No failed or undelivered messages in the last {report['window_label']}."
-    return (f"{plural(report['total'], 'failure')} in the last {report['window_label']} "
-            f"({change(report['total'], report['previous_total'])}) across {plural(len(report['codes']), 'code')}.")
+    versus = change(report["total"], report["previous_total"])
+    if report["previous_total"]:
+        versus += f" in the {report['window_label']} before"
+    return (f"{plural(report['total'], 'failure')} in the last {report['window_label']} · {versus} · "
+            f"{plural(len(report['codes']), 'code')}.")
 
 
 def fallback_text(report: dict[str, Any], limit: int = 3000) -> str:

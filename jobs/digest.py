@@ -111,15 +111,15 @@ def as_dict(report: DigestReport | dict[str, Any]) -> dict[str, Any]:
 _SINCE = re.compile(r"\s*(\d{1,4})\s*([hd])\s*", re.IGNORECASE)
 
 
-def parse_since(text: str) -> tuple[int, str]:
+def parse_since(text: str, max_days: int = MAX_SINCE_SECONDS // q.DAY) -> tuple[int, str]:
     """'6h' -> (21600, '6 h'), '7d' -> (604800, '7 days'). ValueError with a readable message."""
     match = _SINCE.fullmatch(text or "")
     if not match:
         raise ValueError(f"--since must be hours or days such as 6h, 24h or 7d, got {text!r}")
     number, unit = int(match[1]), match[2].lower()
     seconds = number * (3600 if unit == "h" else q.DAY)
-    if not 0 < seconds <= MAX_SINCE_SECONDS:
-        raise ValueError(f"--since must be between 1h and 31d, got {text!r}")
+    if not 0 < seconds <= max_days * q.DAY:
+        raise ValueError(f"--since must be between 1h and {max_days}d, got {text!r}")
     label = f"{number} h" if unit == "h" else f"{number} day{'s' if number != 1 else ''}"
     return seconds, label
 

@@ -220,7 +220,7 @@ def test_cli_dry_run_prints_the_digest_without_full_numbers(cli_env, capsys):
     _recent(cli_env, "SMcli2", 21610)
     assert main(["digest", "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "2 failures in the last 24 h" in out
+    assert "2 failures in the last 24 h · new, none before · 2 codes." in out
     assert "30003 · Unreachable destination handset" in out and "SMcli1" in out
     assert "+15551234567" not in out and "+1••••••4567" in out
 

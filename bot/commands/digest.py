@@ -14,17 +14,21 @@ from jobs.digest import build_window_report, parse_since, run_window_digest
 from storage.db import open_db
 
 
-def since_arg(text: str) -> tuple[int, str]:
+def since_arg(max_days: int = 31):
     """argparse type for --since: bad input ends as one usage line and exit 2."""
-    try:
-        return parse_since(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc).removeprefix("--since ")) from None
+
+    def parse(text: str) -> tuple[int, str]:
+        try:
+            return parse_since(text, max_days)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix("--since ")) from None
+
+    return parse
 
 
 def add_parser(sub):
     parser = sub.add_parser("digest", help="build the failure digest (last 24 h by default) and post it")
-    parser.add_argument("--since", default="24h", type=since_arg, metavar="WINDOW",
+    parser.add_argument("--since", default="24h", type=since_arg(31), metavar="WINDOW",
                         help="how far back: hours or days such as 6h, 24h, 7d (default 24h)")
     parser.add_argument("--dry-run", action="store_true", help="print the digest instead of posting it")
     parser.add_argument("--json", action="store_true", help="with --dry-run: print the report as JSON")

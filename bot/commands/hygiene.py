@@ -22,7 +22,8 @@ from storage.db import open_db
 
 def add_parser(sub):
     parser = sub.add_parser("hygiene", help="recipients to remove from your lists; --csv writes the full list")
-    parser.add_argument("--since", default="30d", type=since_arg, metavar="WINDOW", help="how far back: e.g. 24h, 7d, 30d (default 30d)")
+    parser.add_argument("--since", default="30d", type=since_arg(366), metavar="WINDOW",
+                        help="how far back: e.g. 24h, 7d, 90d, up to 366d (default 30d)")
     parser.add_argument("--csv", nargs="?", const="-", metavar="FILE",
                         help="write number, reason, code, last seen, count (FULL numbers) to FILE, or stdout")
     return parser
