@@ -12,4 +12,3 @@ class ActionId(StrEnum):
     ALERT_ACK = "smserror_alert_ack"
     ALERT_SNOOZE = "smserror_alert_snooze"
     ALERT_EXAMPLES = "smserror_alert_examples"
-    ALERT_DOCS = "smserror_alert_docs"

@@ -120,7 +120,7 @@ def _buttons(report: dict[str, Any]) -> list[ButtonElement]:
             buttons.append(ButtonElement(text="Snooze 24 h", action_id=ActionId.ALERT_SNOOZE, value=key))
     buttons.append(ButtonElement(text="Show examples", action_id=ActionId.ALERT_EXAMPLES, value=key))
     if report.get("docs_url"):
-        buttons.append(ButtonElement(text="Twilio docs", action_id=ActionId.ALERT_DOCS, url=report["docs_url"]))
+        buttons.append(ButtonElement(text="Twilio docs", action_id=ActionId.OPEN_DOCS, url=report["docs_url"]))
     return buttons
 
 

@@ -1,4 +1,4 @@
-"""The Bolt app: one small module per listener under bot/listeners/, each with register(app)."""
+"""The Bolt app: one small module per listener under bot/listeners/, each with register(app, deps)."""
 
 from __future__ import annotations
 
@@ -9,10 +9,11 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 
 from bot.listeners import LISTENERS
+from bot.listeners.deps import ListenerDeps
 from bot.settings import Settings
 
 
-def build_app(settings: Settings, client: WebClient | None = None) -> App:
+def build_app(settings: Settings, deps: ListenerDeps, client: WebClient | None = None) -> App:
     """A Bolt app that verifies every request with the signing secret.
 
     Authorization is local (no auth.test call): a lookup needs nothing from Slack's Web API,
@@ -31,7 +32,7 @@ def build_app(settings: Settings, client: WebClient | None = None) -> App:
         logger=logging.getLogger("smserror.slack"),
     )
     for listener in LISTENERS:
-        listener.register(app)
+        listener.register(app, deps)
     return app
 
 

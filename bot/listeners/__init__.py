@@ -1,5 +1,5 @@
-"""Slack listeners. Each module has `register(app)`; add a new one to LISTENERS."""
+"""Slack listeners. Each module has `register(app, deps)`; add a new one to LISTENERS."""
 
-from bot.listeners import card_actions, lookup_command
+from bot.listeners import alert_actions, card_actions, lookup_command
 
-LISTENERS = (lookup_command, card_actions)
+LISTENERS = (lookup_command, card_actions, alert_actions)

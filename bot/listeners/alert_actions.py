@@ -5,8 +5,7 @@ Each button's value is the alert group key. The work is done by plain functions 
 Acknowledge and Snooze re-render the alert in place (through the interaction's response_url),
 Show examples posts an ephemeral list of message SIDs to whoever clicked.
 
-`register(app)` finds the store and rules from the settings on first use; `run` may pass its own
-(`register(app, store=local_db.get, rules=rules)`).
+The docs link button is acked by card_actions, which owns OPEN_DOCS for every card.
 """
 
 from __future__ import annotations
@@ -24,7 +23,8 @@ from slack_sdk.errors import SlackApiError
 from bot.action_ids import ActionId
 from bot.alert_blocks import alert_blocks, examples_blocks
 from jobs import alerts
-from jobs.rules import Rules, load_rules
+from bot.listeners.deps import ListenerDeps
+from jobs.rules import Rules
 
 log = logging.getLogger("smserror.alert_actions")
 
@@ -97,32 +97,10 @@ def on_examples(ack: Ack, body: dict, client: WebClient, respond: Respond, actio
     respond(blocks=blocks, text=text, response_type="ephemeral", replace_original=False)
 
 
-def on_docs_link(ack: Ack) -> None:
-    ack()  # a link button still sends an interaction; unacked, Slack shows an error icon
-
-
-def _from_settings() -> tuple[Callable[[], sqlite_utils.Database], Rules]:
-    from bot.settings import Settings  # noqa: PLC0415 - only when run did not pass its own
-    from storage.db import LocalDb  # noqa: PLC0415
-
-    settings = Settings.from_env()
-    return LocalDb(settings.db_path).get, load_rules(settings.rules_path)
-
-
-def register(app: App, store: Callable[[], sqlite_utils.Database] | None = None, rules: Rules | None = None) -> None:
+def register(app: App, deps: ListenerDeps) -> None:
     """Add the alert button listeners to a Bolt app."""
-    resolved: dict[str, AlertActions] = {}
-
-    def actions() -> AlertActions:
-        if "actions" not in resolved:
-            default_store, default_rules = _from_settings() if store is None or rules is None else (None, None)
-            resolved["actions"] = AlertActions(store or default_store, rules or default_rules)
-        return resolved["actions"]
-
-    app.action(ActionId.ALERT_ACK.value)(
-        lambda ack, body, respond: on_acknowledge(ack, body, respond, actions()))
-    app.action(ActionId.ALERT_SNOOZE.value)(
-        lambda ack, body, respond: on_snooze(ack, body, respond, actions()))
+    actions = AlertActions(deps.store, deps.rules)
+    app.action(ActionId.ALERT_ACK.value)(lambda ack, body, respond: on_acknowledge(ack, body, respond, actions))
+    app.action(ActionId.ALERT_SNOOZE.value)(lambda ack, body, respond: on_snooze(ack, body, respond, actions))
     app.action(ActionId.ALERT_EXAMPLES.value)(
-        lambda ack, body, client, respond: on_examples(ack, body, client, respond, actions()))
-    app.action(ActionId.ALERT_DOCS.value)(on_docs_link)
+        lambda ack, body, client, respond: on_examples(ack, body, client, respond, actions))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from bot.listeners.deps import ListenerDeps
 from slack_bolt import Ack, App, Respond
 
 from bot.action_ids import ActionId
@@ -44,7 +45,7 @@ def _value(body: dict) -> str:
     return str(actions[0].get("value") or "")
 
 
-def register(app: App) -> None:
+def register(app: App, deps: ListenerDeps) -> None:
     app.action(ActionId.SHARE_IN_CHANNEL.value)(share_in_channel)
     app.action(re.compile(rf"^{ActionId.SHOW_CODE.value}_\d+$"))(show_code)
     app.action(ActionId.OPEN_DOCS.value)(acknowledge_link)

@@ -6,6 +6,7 @@ no second request to Slack, nothing that can time out after the user hit enter.
 
 from __future__ import annotations
 
+from bot.listeners.deps import ListenerDeps
 from slack_bolt import Ack, App
 
 from bot.lookup_blocks import lookup_blocks
@@ -23,6 +24,6 @@ def handle_lookup(ack: Ack, command: dict) -> None:
     ack(**lookup_reply(command.get("text") or ""))
 
 
-def register(app: App) -> None:
+def register(app: App, deps: ListenerDeps) -> None:
     for name in COMMANDS:
         app.command(name)(handle_lookup)
