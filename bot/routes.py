@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Callable
 
 from slack_bolt import App, BoltRequest
 
 from bot.server import Request, Response, Route
+from bot.settings import Settings
 from bot.teams import handle_teams_message
+from bot.twilio_status import MalformedForm, handle_status_callback, parse_form
 from storage.db import LocalDb, StoreError
 
 log = logging.getLogger("smserror.http")
@@ -46,3 +49,27 @@ def teams_route(secret_b64: str) -> Route:
         return Response.json(status, payload)
 
     return teams_messages
+
+
+def twilio_status_route(settings: Settings, store: LocalDb, on_new_failures: Callable[[list[dict]], None]) -> Route:
+    """Twilio signs the URL it called; behind a proxy that is SMSERROR_PUBLIC_URL + path, else
+    what the Host header says this server is called."""
+
+    def twilio_status(request: Request) -> Response:
+        try:
+            form = parse_form(request.body, request.headers.get("content-type"))
+        except MalformedForm as exc:
+            return Response.text(400, str(exc))
+        status, reason = handle_status_callback(
+            store.get(),
+            public_url=settings.public_url,
+            auth_token=settings.twilio_auth_token,
+            form=form,
+            signature=request.headers.get("x-twilio-signature"),
+            path=request.path,
+            on_new_failures=on_new_failures,
+            request_url=f"http://{request.headers.get('host', '')}{request.path}",
+        )
+        return Response.text(status, reason)
+
+    return twilio_status

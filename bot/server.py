@@ -99,10 +99,15 @@ def _headers(environ: dict) -> dict[str, str]:
 
 
 class HttpServer:
-    """waitress on (host, port); port 0 picks a free one (the tests use that)."""
+    """waitress on (host, port); port 0 picks a free one (the tests use that).
+
+    waitress's own run() can only be stopped from its thread (a signal), so the loop is driven
+    here a step at a time: stop() from any thread sets a flag and wakes the loop through
+    waitress's trigger pipe, and the serving thread then closes its own sockets."""
 
     def __init__(self, app: WsgiApp, host: str, port: int, threads: int = 8) -> None:
         self._server = create_server(app, host=host, port=port, threads=threads, ident="smserror")
+        self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
     @property
@@ -111,7 +116,15 @@ class HttpServer:
         return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{self._server.effective_port}"
 
     def serve_forever(self) -> None:
-        self._server.run()
+        server = self._server
+        try:
+            while not self._stopping.is_set():
+                server.asyncore.loop(timeout=server.adj.asyncore_loop_timeout, map=server._map, count=1)
+        except (SystemExit, KeyboardInterrupt):  # SIGTERM / Ctrl-C in the main thread
+            pass
+        finally:
+            server.task_dispatcher.shutdown()  # lets requests in flight finish
+            server.close()
 
     def start_in_background(self) -> "HttpServer":
         self._thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
@@ -119,6 +132,7 @@ class HttpServer:
         return self
 
     def stop(self) -> None:
-        self._server.close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        self._stopping.set()
+        if self._thread is not None and self._thread.is_alive():
+            self._server.pull_trigger()
+            self._thread.join(timeout=10)

@@ -1,38 +1,98 @@
-"""Assembles `smserror run` from settings: the store, the Bolt app, the routes and the server."""
+"""Assembles `smserror run`: the store, the pipeline, the Bolt app, the routes, the server, the
+scheduler and the delivery thread, all in this one process."""
 
 from __future__ import annotations
 
-from bot.routes import health_route, slack_route, teams_route
+import logging
+from datetime import datetime, timezone
+
+from bot.listeners.deps import ListenerDeps
+from bot.pipeline import Pipeline
+from bot.routes import health_route, slack_route, teams_route, twilio_status_route
 from bot.server import HttpServer, Route, WsgiApp
 from bot.settings import Settings
 from bot.slack_app import build_app
+from jobs.delivery_worker import DeliveryWorker
+from jobs.digest import run_due_digest
+from jobs.scheduler import build_scheduler, shutdown_scheduler
 from storage.db import LocalDb
 
+log = logging.getLogger("smserror.service")
 
-def build_wsgi(settings: Settings, store: LocalDb) -> WsgiApp:
-    routes: dict[tuple[str, str], Route] = {("GET", "/healthz"): health_route(store)}
+
+def build_wsgi(settings: Settings, pipeline: Pipeline) -> WsgiApp:
+    store = pipeline.store
+    routes: dict[tuple[str, str], Route] = {
+        ("GET", "/healthz"): health_route(store),
+        ("POST", "/twilio/status"): twilio_status_route(settings, store, pipeline.observe),
+    }
     if settings.slack_signing_secret:
-        routes[("POST", "/slack/events")] = slack_route(build_app(settings))
+        deps = ListenerDeps(store=store.get, rules=pipeline.rules)
+        routes[("POST", "/slack/events")] = slack_route(build_app(settings, deps))
     if settings.teams_outgoing_secret:
         routes[("POST", "/teams/messages")] = teams_route(settings.teams_outgoing_secret)
     return WsgiApp(routes)
 
 
 class Service:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, *, delivery_interval: float = 15.0) -> None:
         self.settings = settings
-        self.store = LocalDb(settings.db_path)
-        self.server = HttpServer(build_wsgi(settings, self.store), settings.host, settings.port)
+        self.pipeline = Pipeline(settings, LocalDb(settings.db_path))
+        self.courier = DeliveryWorker(self.pipeline.deliver, interval=delivery_interval)
+        self.pipeline.on_enqueued = self.courier.wake
+        self.server = HttpServer(build_wsgi(settings, self.pipeline), settings.host, settings.port)
+        self.scheduler = build_scheduler(
+            poll=self.tick, digest=self.digest, poll_seconds=settings.poll_seconds,
+            digest_at=settings.digest_at, tz=settings.tz,
+        )
+        self._warn_about_partial_setup()
 
     @property
     def url(self) -> str:
         return self.server.url
 
+    def tick(self) -> None:
+        """The poll job: a Twilio pass when Twilio is configured; alert groups that went quiet
+        are resolved either way (callbacks alone can open them)."""
+        if self.settings.twilio_configured:
+            for line in self.pipeline.poll().lines():
+                log.info("poll: %s", line)
+        else:
+            self.pipeline.resolve()
+
+    def digest(self) -> None:
+        outcome = run_due_digest(self.pipeline.store.get(), self.settings, destinations=self.pipeline.destinations)
+        if outcome is not None:
+            log.info("digest %s: %d failures", outcome.report.period, outcome.report.total)
+            self.courier.wake()
+
     def start(self) -> None:
-        pass
+        """Start the courier (which first resumes anything a previous run left unsent), the
+        scheduler, and a catch-up digest if one was missed while the service was down."""
+        self.courier.start()
+        self.courier.wake()
+        self.scheduler.start()
+        self.scheduler.add_job(self.digest, id="smserror.digest-catch-up", replace_existing=True,
+                               next_run_time=datetime.now(timezone.utc), misfire_grace_time=None)
 
     def serve_forever(self) -> None:
         self.server.serve_forever()
 
+    def start_in_background(self) -> "Service":
+        self.start()
+        self.server.start_in_background()
+        return self
+
     def stop(self) -> None:
-        pass
+        self.server.stop()
+        shutdown_scheduler(self.scheduler)
+        self.courier.stop()
+
+    def _warn_about_partial_setup(self) -> None:
+        s = self.settings
+        if not s.twilio_configured:
+            log.warning("Twilio is not configured (TWILIO_ACCOUNT_SID, TWILIO_AUTH_TOKEN): no polling")
+        if not s.public_url:
+            log.warning("SMSERROR_PUBLIC_URL is not set: Twilio status callbacks are checked against the Host header")
+        if s.slack_bot_token and not s.slack_channel:
+            log.warning("SLACK_CHANNEL is not set: digests and alerts will not go to Slack")

@@ -9,10 +9,7 @@ from urllib.parse import urlencode
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.server import HttpServer
-from bot.service import build_wsgi
 from bot.settings import Settings
-from storage.db import LocalDb
 from tests.fakes.slack_api import FakeSlack
 from tests.http import get, post
 
@@ -26,13 +23,11 @@ def slack():
 
 
 @pytest.fixture
-def server(tmp_path, slack):
+def server(start_service, slack):
     settings = Settings(
         slack_signing_secret=SECRET, slack_bot_token="xoxb-test", slack_channel="C123", slack_api_url=slack.url + "/api/"
     )
-    http = HttpServer(build_wsgi(settings, LocalDb(tmp_path / "s.db")), "127.0.0.1", 0).start_in_background()
-    yield http
-    http.stop()
+    return start_service(settings)
 
 
 def slash_body(text: str, response_url: str = "https://hooks.slack.invalid/x") -> bytes:

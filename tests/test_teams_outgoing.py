@@ -9,22 +9,17 @@ import json
 
 import pytest
 
-from bot.server import HttpServer
-from bot.service import build_wsgi
 from bot.settings import Settings
 from bot.teams import question_text
-from storage.db import LocalDb
 from tests.http import post
 
 SECRET = base64.b64encode(b"teams-shared-secret-0123456789ab").decode()
 
 
 @pytest.fixture
-def server(tmp_path):
+def server(start_service):
     settings = Settings(teams_outgoing_secret=SECRET)
-    http = HttpServer(build_wsgi(settings, LocalDb(tmp_path / "s.db")), "127.0.0.1", 0).start_in_background()
-    yield http
-    http.stop()
+    return start_service(settings)
 
 
 def activity(text: str) -> bytes:

@@ -1,13 +1,14 @@
-"""smserror poll --once: one ingest pass over every configured Twilio account; prints counts."""
+"""smserror poll --once: one ingest pass over every configured Twilio account, then deliver
+whatever alerts are due; prints counts."""
 
 from __future__ import annotations
 
 import sys
 
+from bot.pipeline import Pipeline
 from bot.settings import Settings
-from jobs.poll import run_poll_pass
 from jobs.twilio_client import make_client
-from storage.db import open_db
+from storage.db import LocalDb
 
 
 def add_parser(sub):
@@ -21,15 +22,14 @@ def run(args) -> int:
         print("smserror: poll needs --once; use `smserror run` to poll on a schedule", file=sys.stderr)
         return 2
     settings = Settings.from_env()
-    client = make_client(settings)  # a missing Twilio setting is named before the store is touched
-    db = open_db(settings.db_path)
-    try:
-        report = run_poll_pass(db, settings, client=client)
-    finally:
-        db.close()
+    if not settings.twilio_configured:  # named before the store is touched
+        make_client(settings)
+    pipeline = Pipeline(settings, LocalDb(settings.db_path))
+    report = pipeline.poll()
     for line in report.lines():
         print(line)
     print(f"total: {len(report.new_failures)} new failures, {report.requests} requests")
+    print(f"alerts: {pipeline.deliver().summary()}")
     if report.auth_failed:
         error = next((a.error for a in report.accounts if a.auth_failed), None) or report.error
         print(f"smserror: {error}", file=sys.stderr)

@@ -1,0 +1,57 @@
+"""What moves a failure toward a channel: poll → alert groups → outbox → destinations.
+
+Shared by `smserror poll --once` (one pass, deliver, exit) and `smserror run` (scheduled passes,
+status callbacks, a delivery thread). Clients and destinations are built once from settings and
+injected into the jobs, which never read settings or the environment themselves.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from twilio.rest import Client
+
+from bot.destinations import build_destinations
+from bot.settings import Settings
+from jobs import alerts
+from jobs.deliver import DeliveryReport, deliver_due
+from jobs.poll import PassReport, run_poll_pass
+from jobs.rules import Rules, load_rules
+from jobs.twilio_client import make_client
+from storage.db import LocalDb
+
+
+class Pipeline:
+    def __init__(self, settings: Settings, store: LocalDb, *, destinations: list | None = None,
+                 rules: Rules | None = None, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.store = store
+        self.rules = rules if rules is not None else load_rules(settings.rules_path)
+        self.destinations = destinations if destinations is not None else build_destinations(settings)
+        self.clock = clock
+        self.on_enqueued: Callable[[], None] = lambda: None  # `run` wakes its delivery thread here
+        self._twilio: Client | None = None
+
+    def poll(self) -> PassReport:
+        """One pass over every Twilio account; each page's new failures join their alert groups
+        as soon as the page is stored, so an account-level failure is queued within the pass."""
+        if self._twilio is None:
+            self._twilio = make_client(self.settings)  # ConfigError naming what is missing
+        db, now = self.store.get(), int(self.clock())
+        report = run_poll_pass(db, self.settings, now, client=self._twilio,
+                               on_new_failures=lambda new: self.observe(new, now))
+        self.resolve()
+        return report
+
+    def observe(self, new_failures: list[dict], now: int | None = None) -> None:
+        now = int(self.clock()) if now is None else now
+        if alerts.observe(self.store.get(), new_failures, now, self.rules).enqueued:
+            self.on_enqueued()
+
+    def resolve(self) -> None:
+        if alerts.check_resolved(self.store.get(), int(self.clock()), self.rules):
+            self.on_enqueued()
+
+    def deliver(self) -> DeliveryReport:
+        return deliver_due(self.store.get(), self.destinations, self.clock())
