@@ -3,8 +3,9 @@ UTC epoch seconds.
 
 Each query is shaped to use one of the schema's indexes (`EXPLAIN QUERY PLAN` is checked in
 tests/test_digest.py):
-- counts and the 7-day series range-scan the covering index failures_by_time
-  (sent_at, error_code, account_sid), so the table itself is never read;
+- counts and the 7-day series read only an index, never the table: the per-account counts
+  range-scan failures_by_time (sent_at, error_code, account_sid), pinned with INDEXED BY; the
+  per-code counts and the series may use either index (both cover them), as the planner likes;
 - evidence SIDs seek failures_by_code (error_code, sent_at) newest first, LIMIT n;
 - hygiene seeks failures_by_code once per hygiene code.
 """
@@ -32,8 +33,10 @@ HYGIENE_REASONS: dict[int, str] = {
 def counts_by_code_account(db: sqlite_utils.Database, start: int, end: int) -> dict[int, dict[str, int]]:
     """{error_code: {account_sid: failures}} for the window."""
     out: dict[int, dict[str, int]] = defaultdict(dict)
+    # INDEXED BY: after ANALYZE the planner prefers a skip-scan of failures_by_code, which lacks
+    # account_sid and so reads every row from the table: 4-5x slower over a week of 1M rows.
     rows = db.execute(
-        "SELECT error_code, account_sid, COUNT(*) FROM failures"
+        "SELECT error_code, account_sid, COUNT(*) FROM failures INDEXED BY failures_by_time"
         " WHERE sent_at >= ? AND sent_at < ? GROUP BY error_code, account_sid",
         [start, end],
     )
