@@ -127,8 +127,10 @@ def parse_since(text: str, max_days: int = MAX_SINCE_SECONDS // q.DAY) -> tuple[
 def window_text(start: int, end: int, tz: ZoneInfo) -> str:
     a = datetime.fromtimestamp(start, tz)
     b = datetime.fromtimestamp(end, tz)
-    fmt = "%a %-d %b %H:%M"
-    return f"{a.strftime(fmt)} – {b.strftime(fmt)} {b.tzname()}"
+    def show(moment: datetime) -> str:  # no %-d: not every platform's strftime has it
+        return f"{moment:%a} {moment.day} {moment:%b %H:%M}"
+
+    return f"{show(a)} – {show(b)} {b.tzname()}"
 
 
 # ------------------------------------------------------------------ building
@@ -170,7 +172,7 @@ def build_report(
         period=period,
         window_label=window_label,
         window_text=window_text(start, end, tz),
-        timezone=str(tz.key),
+        timezone=getattr(tz, "key", None) or str(tz),
         start=start,
         end=end,
         generated_at=int(_time.time() if now is None else now),
@@ -246,7 +248,7 @@ def build_period_report(db, period: DigestPeriod, tz: ZoneInfo, now: int | None 
     day = period.end.astimezone(tz)
     return build_report(
         db, start, end, tz=tz, period=period.key, now=now,
-        title=f"Daily SMS failure digest · {day.strftime('%a %-d %b %Y')}",
+        title=f"Daily SMS failure digest · {day:%a} {day.day} {day:%b %Y}",
         window_label=_hours_label(end - start),
     )
 

@@ -131,6 +131,10 @@ def test_a_digest_missed_by_a_restart_goes_out_once(tmp_path):
     outcome = run_due_digest(db, settings, now=back, destinations=[slack, teams])
     assert outcome is not None and outcome.report.period == "daily:2026-03-09"
     assert outcome.report.total == 1
+    assert outcome.report.title == "Daily SMS failure digest · Mon 9 Mar 2026"
+    assert outcome.report.window_text == "Sun 8 Mar 08:00 – Mon 9 Mar 08:00 EDT"
+    assert (outcome.report.start, outcome.report.end) == (int(utc("2026-03-08T12:00").timestamp()),
+                                                          int(utc("2026-03-09T12:00").timestamp()))
     assert len(slack.sent) == 1 and len(teams.sent) == 1
     assert slack.sent[0].dedupe_key == "digest:daily:2026-03-09@slack"
     db.close()
@@ -145,6 +149,10 @@ def test_a_digest_missed_by_a_restart_goes_out_once(tmp_path):
     # the next day's digest is its own period
     nxt = run_due_digest(db, settings, now=utc("2026-03-10T12:00"), destinations=[slack])
     assert nxt is not None and nxt.report.period == "daily:2026-03-10"
+    assert nxt.report.start == outcome.report.end  # no gap, no overlap
+    # the spring-forward day's digest covers 23 h and says so
+    spring = run_due_digest(db, settings, now=utc("2026-03-08T12:05"), destinations=[slack])
+    assert spring is not None and spring.report.window_label == "23 h"
     db.close()
 
 
