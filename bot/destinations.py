@@ -35,6 +35,9 @@ from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryInterv
 from slack_sdk.http_retry.jitter import Jitter
 
 from bot import alert_blocks, alert_cards
+from bot.digest_blocks import digest_blocks
+from bot.digest_cards import digest_card
+from bot.digest_text import render_text
 from bot.settings import Settings
 from jobs.deliver import DeliveryError
 from storage.outbox import OutboxItem
@@ -52,24 +55,17 @@ _BAD_BLOCKS = {"invalid_blocks", "invalid_blocks_format", "msg_blocks_too_long"}
 
 # -- rendering -------------------------------------------------------------------------------
 
-def _digest_renderers():
-    """Engineer D's renderers (bot/digest_blocks.py, bot/digest_cards.py)."""
-    from bot.digest_blocks import digest_blocks  # noqa: PLC0415 - optional until the digest lands
-    from bot.digest_cards import digest_card  # noqa: PLC0415
-    return digest_blocks, digest_card
-
-
 _SLACK = {
     "alert": alert_blocks.alert_blocks,
     "alert-edit": alert_blocks.alert_blocks,
     "alert-reply": alert_blocks.reply_blocks,
     "alert-resolved": alert_blocks.resolved_blocks,
-    "digest": lambda report: _digest_renderers()[0](report),
+    "digest": digest_blocks,
 }
 _TEAMS = {
     "alert": alert_cards.alert_card,
     "alert-resolved": alert_cards.resolved_card,
-    "digest": lambda report: _digest_renderers()[1](report),
+    "digest": digest_card,
 }
 
 
@@ -90,10 +86,6 @@ def teams_render(item: OutboxItem) -> dict[str, Any]:
 def plain_render(item: OutboxItem) -> str:
     """Plain text for stdout: the digest's full text rendering, one line per alert item."""
     if item.kind == "digest":
-        try:
-            from bot.digest_text import render_text  # noqa: PLC0415 - engineer D's plain-text digest
-        except ImportError:
-            return json.dumps(item.payload, indent=2, sort_keys=True)
         return render_text(item.payload)
     return alert_blocks.plain_text(item.kind, item.payload)
 

@@ -15,7 +15,6 @@ from slack_sdk.models.blocks import (
 
 from bot.action_ids import ActionId
 from bot.mrkdwn import clip, escape
-from bot.text import describe_evidence
 from storage.knowledge import CodeInfo, LookupResult
 
 HEADER_LIMIT = 150
@@ -40,7 +39,7 @@ def card_blocks(info: CodeInfo, *, shareable: bool = True, shared_by: str | None
         steps = "\n".join(f"{n}. {escape(step)}" for n, step in enumerate(info.steps, start=1))
         blocks.append(_section(f"*How to fix it*\n{steps}"))
     if info.evidence:
-        blocks.append(_section(f"*What Support will ask for*\n{escape(describe_evidence(info.evidence))}."))
+        blocks.append(_section(f"*What Support will ask for*\n{escape(info.evidence.describe())}."))
     if info.notes:
         blocks.append(_section("*Good to know*\n" + "\n".join(f"• {escape(note)}" for note in info.notes)))
     context = [f"Category: {escape(info.category_label)}", f"Product: {escape(info.product or 'Twilio')}"]

@@ -61,7 +61,7 @@ class Service:
             self.pipeline.resolve()
 
     def digest(self) -> None:
-        outcome = run_due_digest(self.pipeline.store.get(), self.settings, destinations=self.pipeline.destinations)
+        outcome = run_due_digest(self.pipeline.store.get(), self.settings, self.pipeline.destinations)
         if outcome is not None:
             log.info("digest %s: %d failures", outcome.report.period, outcome.report.total)
             self.courier.wake()

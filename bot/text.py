@@ -2,21 +2,7 @@
 
 from __future__ import annotations
 
-from storage.knowledge import CodeInfo, Evidence, LookupResult
-
-
-def describe_evidence(evidence: Evidence) -> str:
-    """(3, 168, "contact links") -> "3 or more contact links from the past 7 days"."""
-    hours = evidence.window_hours
-    if hours is None:
-        window = ""
-    elif hours > 48 and hours % 24 == 0:
-        window = f" from the past {hours // 24} days"
-    elif hours > 24:
-        window = f" no older than {hours} hours"
-    else:
-        window = f" from the last {hours} hours"
-    return f"{evidence.count} or more {evidence.what}{window}"
+from storage.knowledge import CodeInfo, LookupResult
 
 
 def headline(card: CodeInfo) -> str:
@@ -32,7 +18,7 @@ def render_card(card: CodeInfo) -> str:
         lines += ["", "How to fix it:"]
         lines += [f"  {n}. {step}" for n, step in enumerate(card.steps, 1)]
     if card.evidence:
-        lines += ["", f"Evidence for Support: {describe_evidence(card.evidence)}."]
+        lines += ["", f"Evidence for Support: {card.evidence.describe()}."]
     if card.notes:
         lines += ["", "Notes:"]
         lines += [f"  - {note}" for note in card.notes]
@@ -60,7 +46,7 @@ def card_payload(card: CodeInfo) -> dict:
         "category": card.category,
         "category_label": card.category_label,
         "evidence": (
-            {"count": evidence.count, "window_hours": evidence.window_hours, "what": evidence.what, "text": describe_evidence(evidence)}
+            {"count": evidence.count, "window_hours": evidence.window_hours, "what": evidence.what, "text": evidence.describe()}
             if evidence
             else None
         ),

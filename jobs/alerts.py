@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from jobs.rules import DEFAULT_RULES, Rules
+from storage import knowledge
 from storage import alert_groups, outbox
 from storage.alert_groups import AlertGroup, group_key
 from storage.outbox import transaction
@@ -32,19 +33,6 @@ from storage.privacy import mask_number
 log = logging.getLogger("smserror.alerts")
 
 REPORT_VERSION = 1
-
-# Used only when storage/knowledge.py cannot describe a code.
-_FALLBACK_TITLES = {
-    30002: "Account suspended",
-    30023: "Daily message cap reached",
-    30032: "Toll-free number not verified",
-    30033: "A2P 10DLC campaign suspended",
-    30034: "Number not registered to an A2P 10DLC campaign",
-    30037: "Outbound messaging disabled",
-    30007: "Message filtered by the carrier",
-    21610: "Recipient replied STOP (unsubscribed)",
-}
-
 
 @dataclass
 class ObserveResult:
@@ -56,22 +44,10 @@ class ObserveResult:
 # -- describing a code ---------------------------------------------------------------------
 
 def describe(code: int) -> dict[str, Any]:
-    """Title, category, meaning, steps and docs link for a code, from storage.knowledge."""
-    info = None
-    try:
-        from storage import knowledge  # engineer A's module; optional at import time
-        info = knowledge.get(code)
-    except Exception:  # noqa: BLE001 - a missing or broken knowledge base must not stop alerts
-        log.debug("no knowledge for %s", code, exc_info=True)
-    if info is None:
-        return {
-            "title": _FALLBACK_TITLES.get(code, f"Twilio error {code}"),
-            "category": "account" if code in DEFAULT_RULES.account_codes else "other",
-            "category_label": "Account" if code in DEFAULT_RULES.account_codes else "Other",
-            "meaning": "",
-            "steps": [],
-            "docs_url": f"https://www.twilio.com/docs/api/errors/{code}",
-        }
+    """Title, category, meaning, steps and docs link for a code, from the knowledge base."""
+    info = knowledge.get(code) or knowledge.CodeInfo(
+        code=code, title=f"Twilio error {code}", product="", log_level="", meaning="", steps=(),
+        category=knowledge.category_of(code), evidence=None, notes=(), source="dictionary")
     return {
         "title": info.title,
         "category": info.category,

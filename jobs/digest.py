@@ -7,9 +7,9 @@ bot/digest_cards.py for Teams, bot/digest_text.py for the terminal). Posting goe
 outbox: `enqueue_digest` stores one row per destination, `jobs.deliver.deliver_due` sends them.
 
 Entry points:
-- `run_due_digest(db, settings, now=None)`: the scheduled digest and the start-up catch-up.
+- `run_due_digest(db, settings, destinations, now=None)`: the scheduled digest and the start-up catch-up.
   Sends the period `jobs.scheduler.digest_due` says is due, once (digest_runs), else nothing.
-- `run_window_digest(db, settings, seconds, label, now=None)`: `smserror digest --since …`.
+- `run_window_digest(db, settings, seconds, label, destinations, now=None)`: `smserror digest --since …`.
 
 Nothing here holds a full phone number past the queries: recipients are masked on the way in.
 """
@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
-from bot.text import describe_evidence
+from jobs.deliver import deliver_due
 from jobs.scheduler import DIGEST_GRACE, DigestPeriod, digest_due
 from storage import digest_queries as q
 from storage import digest_runs, knowledge, outbox
@@ -212,7 +212,7 @@ def _evidence(db, code: int, evidence: knowledge.Evidence, start: int, end: int)
     needed = max(EVIDENCE_MIN, evidence.count)
     examples, available = q.evidence_examples(db, code, ev_start, end, needed)
     return EvidenceEntry(
-        ask=describe_evidence(evidence),
+        ask=evidence.describe(),
         what=evidence.what,
         needed=needed,
         window_hours=evidence.window_hours,
@@ -299,21 +299,7 @@ class DigestOutcome:
     delivery: Any = None  # jobs.deliver.DeliveryReport
 
 
-def _destinations(settings, destinations):
-    if destinations is not None:
-        return list(destinations)
-    from bot.destinations import build_destinations  # noqa: PLC0415 - bot imports jobs, not the reverse, at import time
-
-    return build_destinations(settings)
-
-
-def _deliver(db, destinations, now: int):
-    from jobs.deliver import deliver_due  # noqa: PLC0415
-
-    return deliver_due(db, destinations, now)
-
-
-def run_due_digest(db, settings, now: datetime | None = None, destinations=None,
+def run_due_digest(db, settings, destinations: list, now: datetime | None = None,
                    grace=DIGEST_GRACE) -> DigestOutcome | None:
     """The scheduled digest (cron job and start-up catch-up alike): if a period is due and not
     yet sent, build it, claim it, enqueue it for every destination and deliver. Else None."""
@@ -324,17 +310,15 @@ def run_due_digest(db, settings, now: datetime | None = None, destinations=None,
         return None
     epoch = int(now.timestamp())
     report = build_period_report(db, period, tz, now=epoch)
-    destinations = _destinations(settings, destinations)
     if not enqueue_digest(db, report, destinations, epoch, claim_period=True):
         return None  # someone else claimed it between digest_due and here
-    return DigestOutcome(report, True, _deliver(db, destinations, epoch))
+    return DigestOutcome(report, True, deliver_due(db, destinations, epoch))
 
 
-def run_window_digest(db, settings, seconds: int, label: str, now: int | None = None,
-                      destinations=None) -> DigestOutcome:
+def run_window_digest(db, settings, seconds: int, label: str, destinations: list,
+                      now: int | None = None) -> DigestOutcome:
     """`smserror digest --since …`: the last `seconds`, posted to every destination."""
     now = int(_time.time() if now is None else now)
     report = build_window_report(db, seconds, label, settings.tz, now=now)
-    destinations = _destinations(settings, destinations)
     enqueued = enqueue_digest(db, report, destinations, now, claim_period=False)
-    return DigestOutcome(report, enqueued, _deliver(db, destinations, now))
+    return DigestOutcome(report, enqueued, deliver_due(db, destinations, now))

@@ -38,6 +38,19 @@ class Evidence:
     window_hours: int | None
     what: str
 
+    def describe(self) -> str:
+        """(3, 168, "contact links") -> "3 or more contact links from the past 7 days"."""
+        hours = self.window_hours
+        if hours is None:
+            window = ""
+        elif hours > 48 and hours % 24 == 0:
+            window = f" from the past {hours // 24} days"
+        elif hours > 24:
+            window = f" no older than {hours} hours"
+        else:
+            window = f" from the last {hours} hours"
+        return f"{self.count} or more {self.what}{window}"
+
 
 @dataclass(frozen=True)
 class CodeInfo:

@@ -8,6 +8,7 @@ import argparse
 import json
 import sys
 
+from bot.destinations import build_destinations
 from bot.digest_text import render_text
 from bot.settings import Settings
 from jobs.digest import build_window_report, parse_since, run_window_digest
@@ -47,7 +48,7 @@ def run(args) -> int:
             else:
                 sys.stdout.write(render_text(report))
             return 0
-        outcome = run_window_digest(db, settings, seconds, label)
+        outcome = run_window_digest(db, settings, seconds, label, build_destinations(settings))
     finally:
         db.close()
     delivery = outcome.delivery

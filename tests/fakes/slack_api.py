@@ -27,11 +27,6 @@ from tests.fakes.server import FakeServer, Reply, Request
 TOKEN = "xoxb-fake-bot-token-123"
 
 
-def quick_stop(fake: FakeServer) -> threading.Thread:
-    """The serving thread, polling for shutdown every 20 ms instead of 500 (faster test teardown)."""
-    return threading.Thread(target=lambda: fake._httpd.serve_forever(poll_interval=0.02), daemon=True)
-
-
 @dataclass
 class Message:
     channel: str
@@ -54,7 +49,6 @@ class Message:
 class FakeSlack(FakeServer):
     def __init__(self, token: str = TOKEN) -> None:
         super().__init__()
-        self._thread = quick_stop(self)
         self.token = token
         self.messages: list[Message] = []
         self.ephemeral: list[dict] = []

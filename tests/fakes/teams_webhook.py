@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 
 from tests.fakes.server import FakeServer, Reply, Request
-from tests.fakes.slack_api import quick_stop
 
 LIMIT = 28 * 1024
 PATH = "/workflows/abc123/triggers/manual/paths/invoke"
@@ -17,7 +16,6 @@ SECRET_QUERY = "sig=fake-signature-secret"
 class FakeTeams(FakeServer):
     def __init__(self) -> None:
         super().__init__()
-        self._thread = quick_stop(self)
         self.cards: list[dict] = []
         self.sizes: list[int] = []
 
