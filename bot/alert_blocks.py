@@ -159,7 +159,7 @@ def examples_blocks(report: dict[str, Any] | None, examples: list[dict[str, Any]
     head = f"*Latest {len(examples)} of {report['count']}: {escape(report['title'])} ({report['error_code']})*"
     body = clip(head + "\n" + "\n".join(lines), SECTION_LIMIT)
     return [SectionBlock(text=MarkdownTextObject(text=body))], clip(
-        f"Examples: " + ", ".join(e["sid"] for e in examples), TEXT_LIMIT)
+        "Examples: " + ", ".join(e["sid"] for e in examples), TEXT_LIMIT)
 
 
 def plain_text(kind: str, report: dict[str, Any]) -> str:

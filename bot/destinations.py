@@ -13,7 +13,6 @@ dedupe key each post carries in its message metadata.
 from __future__ import annotations
 
 import http.client
-import json
 import logging
 import random
 import socket

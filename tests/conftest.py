@@ -5,6 +5,9 @@ import pytest
 from bot.service import Service
 from bot.settings import Settings
 from storage.db import open_db
+from tests.fakes.slack_api import FakeSlack
+from tests.fakes.teams_webhook import FakeTeams
+from tests.fakes.twilio_api import FakeTwilioAPI
 
 
 @pytest.fixture
@@ -28,3 +31,21 @@ def start_service(tmp_path):
     yield start
     for service in started:
         service.stop()
+
+
+@pytest.fixture
+def slack():
+    with FakeSlack() as fake:
+        yield fake
+
+
+@pytest.fixture
+def teams():
+    with FakeTeams() as fake:
+        yield fake
+
+
+@pytest.fixture
+def twilio():
+    with FakeTwilioAPI() as fake:
+        yield fake

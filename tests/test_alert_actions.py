@@ -28,12 +28,6 @@ GROUP = alerts.group_key(ACCOUNT, 30033, SERVICE)
 
 
 @pytest.fixture
-def slack():
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture
 def app(db, slack):
     settings = Settings(slack_signing_secret=SECRET, slack_bot_token=TOKEN, slack_api_url=slack.api_url)
     return build_app(settings, ListenerDeps(store=lambda: db, rules=DEFAULT_RULES))

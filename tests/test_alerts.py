@@ -19,7 +19,6 @@ from jobs.rules import DEFAULT_RULES, load_rules, parse_rules
 from storage import alert_groups, outbox
 from storage.failures import upsert_failures
 from tests.fakes.slack_api import TOKEN, FakeSlack
-from tests.fakes.teams_webhook import FakeTeams
 
 T0 = int(time.time()) // 60 * 60 - 86400  # a day ago: Slack's ts (wall clock) must come after it
 ACCOUNT = "AC" + "a1" * 16
@@ -40,18 +39,6 @@ def seen(db, rows: list[dict], now: int, rules=DEFAULT_RULES):
     """What a poll or a callback does: store, then observe what was new."""
     result = upsert_failures(db, rows, "poll", now)
     return alerts.observe(db, result.new, now, rules)
-
-
-@pytest.fixture
-def slack():
-    with FakeSlack() as fake:
-        yield fake
-
-
-@pytest.fixture
-def teams():
-    with FakeTeams() as fake:
-        yield fake
 
 
 def slack_destination(fake: FakeSlack, channel: str = CHANNEL, timeout: int = 3, backoff: float = 0.02) -> SlackDestination:

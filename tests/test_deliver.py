@@ -27,12 +27,6 @@ REPO = Path(__file__).resolve().parents[1]
 GROUP = alerts.group_key(ACCOUNT, 30033, SERVICE)
 
 
-@pytest.fixture
-def slack():
-    with FakeSlack() as fake:
-        yield fake
-
-
 def one_alert(db, now: int = T0) -> str:
     return seen(db, [failure(at=now)], now).enqueued[0]
 

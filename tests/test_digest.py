@@ -11,7 +11,6 @@ import pytest
 
 from bot.cli import main
 from jobs.digest import build_report, dedupe_key, parse_since
-from storage import digest_queries as q
 
 H = 3600
 DAY = 86_400

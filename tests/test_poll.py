@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-import pytest
 
 from bot import cli
 from bot.settings import Settings
@@ -19,17 +18,11 @@ from jobs.twilio_client import make_client, retry_after
 from storage.db import open_db
 from storage.failures import count_failures, failures_between, get_failure
 from storage.poll_state import get_poll_state, record_pass_ok
-from tests.fakes.twilio_api import AUTH_TOKEN, MAIN_SID, FakeTwilioAPI, populate
+from tests.fakes.twilio_api import AUTH_TOKEN, MAIN_SID, populate
 
 ROOT = Path(__file__).resolve().parents[1]
 NOW = 1_800_003_600  # a fixed "now" keeps day boundaries deterministic (09:00 UTC)
 SUB_A, SUB_B, SUB_OLD = ("AC" + c * 32 for c in "abc")
-
-
-@pytest.fixture
-def twilio():
-    with FakeTwilioAPI() as fake:
-        yield fake
 
 
 def settings_for(fake, **overrides) -> Settings:

@@ -18,8 +18,7 @@ from twilio.request_validator import RequestValidator
 
 from bot.settings import Settings
 from tests.fakes.slack_api import TOKEN, FakeSlack
-from tests.fakes.teams_webhook import FakeTeams
-from tests.fakes.twilio_api import AUTH_TOKEN, MAIN_SID, FakeTwilioAPI
+from tests.fakes.twilio_api import AUTH_TOKEN, MAIN_SID
 
 CHANNEL = "C0OPS"
 PUBLIC = "https://smserror.example.org"
@@ -28,9 +27,8 @@ PATIENT = "+12025550187"
 
 
 @pytest.fixture
-def fakes():
-    with FakeTwilioAPI() as twilio, FakeSlack() as slack, FakeTeams() as teams:
-        yield twilio, slack, teams
+def fakes(twilio, slack, teams):
+    return twilio, slack, teams
 
 
 def settings_for(twilio, slack, teams, **overrides) -> Settings:

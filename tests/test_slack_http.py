@@ -10,16 +10,9 @@ import pytest
 from slack_sdk.signature import SignatureVerifier
 
 from bot.settings import Settings
-from tests.fakes.slack_api import FakeSlack
 from tests.http import get, post
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
-
-
-@pytest.fixture
-def slack():
-    with FakeSlack() as fake:
-        yield fake
 
 
 @pytest.fixture

@@ -18,14 +18,8 @@ from bot.destinations import TeamsDestination
 from jobs import alerts
 from jobs.deliver import deliver_due
 from storage import outbox
-from tests.fakes.teams_webhook import LIMIT, FakeTeams
+from tests.fakes.teams_webhook import LIMIT
 from tests.test_alerts import ACCOUNT, SERVICE, T0, failure, seen
-
-
-@pytest.fixture
-def teams():
-    with FakeTeams() as fake:
-        yield fake
 
 
 def report(**changes) -> dict:
