@@ -18,8 +18,11 @@ from jobs import alerts
 from jobs.deliver import DeliveryReport, deliver_due
 from jobs.poll import PassReport, run_poll_pass
 from jobs.rules import Rules, load_rules
+from jobs.callback_tokens import subaccount_tokens
 from jobs.twilio_client import make_client
 from storage.db import LocalDb
+
+TOKEN_REFRESH_SECONDS = 3600  # a subaccount added or re-keyed is picked up within the hour
 
 
 class Pipeline:
@@ -32,6 +35,8 @@ class Pipeline:
         self.clock = clock
         self.on_enqueued: Callable[[], None] = lambda: None  # `run` wakes its delivery thread here
         self._twilio: Client | None = None
+        self._subaccount_tokens: dict[str, str] = {}
+        self._tokens_read_at: float | None = None
 
     def poll(self) -> PassReport:
         """One pass over every Twilio account; each page's new failures join their alert groups
@@ -39,10 +44,22 @@ class Pipeline:
         if self._twilio is None:
             self._twilio = make_client(self.settings)  # ConfigError naming what is missing
         db, now = self.store.get(), int(self.clock())
+        self._refresh_callback_tokens(now)
         report = run_poll_pass(db, self.settings, now, client=self._twilio,
                                on_new_failures=lambda new: self.observe(new, now))
         self.resolve()
         return report
+
+    def callback_tokens(self) -> list[str]:
+        """Every auth token a genuine status callback can be signed with."""
+        return [self.settings.twilio_auth_token, *self._subaccount_tokens.values()]
+
+    def _refresh_callback_tokens(self, now: int) -> None:
+        if self._tokens_read_at is not None and now - self._tokens_read_at < TOKEN_REFRESH_SECONDS:
+            return
+        tokens = subaccount_tokens(self._twilio, self.settings.twilio_account_sid, self.settings.subaccount_mode)
+        if tokens is not None:
+            self._subaccount_tokens, self._tokens_read_at = tokens, now
 
     def observe(self, new_failures: list[dict], now: int | None = None) -> None:
         now = int(self.clock()) if now is None else now

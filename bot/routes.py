@@ -51,7 +51,8 @@ def teams_route(secret_b64: str) -> Route:
     return teams_messages
 
 
-def twilio_status_route(settings: Settings, store: LocalDb, on_new_failures: Callable[[list[dict]], None]) -> Route:
+def twilio_status_route(settings: Settings, store: LocalDb, tokens: Callable[[], list[str]],
+                        on_new_failures: Callable[[list[dict]], None]) -> Route:
     """Twilio signs the URL it called; behind a proxy that is SMSERROR_PUBLIC_URL + path, else
     what the Host header says this server is called."""
 
@@ -63,7 +64,7 @@ def twilio_status_route(settings: Settings, store: LocalDb, on_new_failures: Cal
         status, reason = handle_status_callback(
             store.get(),
             public_url=settings.public_url,
-            auth_token=settings.twilio_auth_token,
+            auth_token=tokens(),
             form=form,
             signature=request.headers.get("x-twilio-signature"),
             path=request.path,

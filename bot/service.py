@@ -24,7 +24,7 @@ def build_wsgi(settings: Settings, pipeline: Pipeline) -> WsgiApp:
     store = pipeline.store
     routes: dict[tuple[str, str], Route] = {
         ("GET", "/healthz"): health_route(store),
-        ("POST", "/twilio/status"): twilio_status_route(settings, store, pipeline.observe),
+        ("POST", "/twilio/status"): twilio_status_route(settings, store, pipeline.callback_tokens, pipeline.observe),
     }
     if settings.slack_signing_secret:
         deps = ListenerDeps(store=store.get, rules=pipeline.rules)

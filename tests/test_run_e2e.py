@@ -116,3 +116,21 @@ def test_sigterm_stops_run_cleanly(fakes, tmp_path):
     _, err = proc.communicate(timeout=20)
     assert proc.returncode == 0, err
     assert "Traceback" not in err and "stopped" in err
+
+
+def test_subaccount_callbacks_are_checked_with_the_subaccount_token(fakes, start_service):
+    twilio, slack, teams = fakes
+    sub = "AC" + "5" * 32
+    sub_token = twilio.add_subaccount(sub, "Glow Clinic")
+    service = start_service(settings_for(twilio, slack, teams, twilio_subaccounts="all"))
+    assert twilio.wait_for(lambda: twilio.requests_to("/Accounts.json"), timeout=5)
+    form = {"MessageSid": "SM" + "b" * 32, "AccountSid": sub, "MessageStatus": "undelivered", "ErrorCode": "30003",
+            "To": PATIENT, "From": "+12025550100"}
+
+    def post(token: str) -> int:
+        signature = RequestValidator(token).compute_signature(PUBLIC + "/twilio/status", form)
+        return requests.post(service.url + "/twilio/status", data=form, headers={"X-Twilio-Signature": signature},
+                             timeout=5).status_code
+
+    assert twilio.wait_for(lambda: post(sub_token) == 200, timeout=5)
+    assert post("some-other-token") == 403

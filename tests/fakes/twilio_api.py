@@ -65,7 +65,8 @@ class FakeTwilioAPI(FakeServer):
         super().__init__()
         self.account_sid = account_sid
         self.auth_token = auth_token
-        self.accounts: dict[str, dict] = {account_sid: {"friendly_name": "Main practice", "status": "active"}}
+        self.accounts: dict[str, dict] = {
+            account_sid: {"friendly_name": "Main practice", "status": "active", "auth_token": auth_token}}
         self._messages: dict[str, list[FakeMessage]] = {account_sid: []}
         self._by_sid: dict[str, FakeMessage] = {}
         self._order: dict[str, list[tuple[int, str]]] = {}  # account -> sorted (-date_sent, negated sid) keys
@@ -78,10 +79,13 @@ class FakeTwilioAPI(FakeServer):
         self._counter = 0
 
     # -- building the truth -----------------------------------------------------------------
-    def add_subaccount(self, sid: str, friendly_name: str = "", status: str = "active") -> None:
+    def add_subaccount(self, sid: str, friendly_name: str = "", status: str = "active") -> str:
+        """Returns the subaccount's own auth token (Twilio signs its callbacks with it)."""
+        token = f"sub-token-{sid[-8:]}"
         with self._data_lock:
-            self.accounts[sid] = {"friendly_name": friendly_name or sid, "status": status}
+            self.accounts[sid] = {"friendly_name": friendly_name or sid, "status": status, "auth_token": token}
             self._messages.setdefault(sid, [])
+        return token
 
     def add_message(
         self,
@@ -147,6 +151,8 @@ class FakeTwilioAPI(FakeServer):
         parts = request.path[len(API) + 1 :].split("/")
         if parts == ["Accounts.json"]:
             return self._accounts(request)
+        if len(parts) == 2 and parts[1].endswith(".json") and parts[1][:-5] in self.accounts:
+            return Reply(200, self._account(parts[1][:-5]))
         if len(parts) == 3 and parts[0] == "Accounts" and parts[2] == "Messages.json":
             return self._message_page(request, parts[1])
         return _error(404, 20404, "The requested resource was not found")
@@ -163,21 +169,21 @@ class FakeTwilioAPI(FakeServer):
 
     def _accounts(self, request: Request) -> Reply:
         wanted = (request.param("Status") or "").lower()
-        rows = [
-            {
-                "sid": sid, "friendly_name": info["friendly_name"], "status": info["status"],
-                "owner_account_sid": self.account_sid, "type": "Full",
-                "date_created": _rfc2822(1_600_000_000), "date_updated": _rfc2822(1_600_000_000),
-                "auth_token": "redacted", "uri": f"{API}/Accounts/{sid}.json", "subresource_uris": {},
-            }
-            for sid, info in self.accounts.items()
-            if not wanted or info["status"] == wanted
-        ]
+        rows = [self._account(sid) for sid, info in self.accounts.items() if not wanted or info["status"] == wanted]
         uri = f"{API}/Accounts.json"
         return Reply(200, {
             "accounts": rows, "first_page_uri": uri + "?PageSize=50&Page=0", "next_page_uri": None,
             "previous_page_uri": None, "page": 0, "page_size": 50, "start": 0, "end": max(0, len(rows) - 1), "uri": uri,
         })
+
+    def _account(self, sid: str) -> dict:
+        info = self.accounts[sid]
+        return {
+            "sid": sid, "friendly_name": info["friendly_name"], "status": info["status"],
+            "owner_account_sid": self.account_sid, "type": "Full",
+            "date_created": _rfc2822(1_600_000_000), "date_updated": _rfc2822(1_600_000_000),
+            "auth_token": info["auth_token"], "uri": f"{API}/Accounts/{sid}.json", "subresource_uris": {},
+        }
 
     def _sorted(self, account_sid: str) -> list[FakeMessage]:
         with self._data_lock:

@@ -1,0 +1,31 @@
+"""Twilio signs a status callback with the auth token of the account that sent the message, so
+with subaccounts the callback check needs each subaccount's token as well. The parent account
+may read them from Twilio; they are kept in memory only, never stored and never logged."""
+
+from __future__ import annotations
+
+import logging
+
+from twilio.base.exceptions import TwilioException
+from twilio.rest import Client
+
+from jobs.twilio_client import describe_error
+
+log = logging.getLogger("smserror.callback_tokens")
+
+
+def subaccount_tokens(client: Client, main_sid: str, mode: str | list[str]) -> dict[str, str] | None:
+    """{subaccount SID: auth token} for TWILIO_SUBACCOUNTS mode ('' / 'all' / a list of SIDs);
+    None when Twilio could not be asked (keep whatever was known before)."""
+    if not mode:
+        return {}
+    accounts = client.api.v2010.accounts
+    try:
+        if mode == "all":
+            listed = list(accounts.stream(status="active", page_size=1000))
+        else:
+            listed = [accounts(sid).fetch() for sid in mode if sid != main_sid]
+    except (TwilioException, OSError) as exc:
+        log.warning("subaccount tokens for callback checks not refreshed: %s", describe_error(exc))
+        return None
+    return {a.sid: a.auth_token for a in listed if a.sid != main_sid and a.auth_token}
