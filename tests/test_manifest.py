@@ -27,3 +27,8 @@ def test_scopes_interactivity_and_http_mode():
     assert MANIFEST["settings"]["interactivity"]["request_url"].endswith("/slack/events")
     assert MANIFEST["settings"]["socket_mode_enabled"] is False
     assert MANIFEST["features"]["bot_user"]["display_name"] == MANIFEST["display_information"]["name"] == "smserror"
+
+
+def test_scopes_cover_the_crash_recovery_lookup():
+    # bot/destinations.py looks a post up with conversations.history before re-posting it
+    assert {"channels:history", "groups:history"} <= set(MANIFEST["oauth_config"]["scopes"]["bot"])
