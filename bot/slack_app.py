@@ -29,6 +29,9 @@ def build_app(settings: Settings, deps: ListenerDeps, client: WebClient | None =
         signing_secret=settings.slack_signing_secret,
         client=client or WebClient(base_url=settings.slack_api_url),
         authorize=authorize,
+        # the lookup is answered in the ack itself; waiting on a listener thread for it costs
+        # Bolt's 10 ms polling step per request. Button work that calls Slack is lazy instead.
+        process_before_response=True,
         logger=logging.getLogger("smserror.slack"),
     )
     for listener in LISTENERS:

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import sqlite_utils
-from slack_bolt import Ack, App, Respond
+from slack_bolt import App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from bot.action_ids import ActionId
 from bot.alert_blocks import alert_blocks, examples_blocks
 from jobs import alerts
+from bot.listeners.acks import ack_only
 from bot.listeners.deps import ListenerDeps
 from jobs.rules import Rules
 
@@ -73,18 +74,15 @@ def _replace(respond: Respond, rendered: tuple[list, str] | None) -> None:
     respond(replace_original=True, blocks=blocks, text=text)
 
 
-def on_acknowledge(ack: Ack, body: dict, respond: Respond, actions: AlertActions) -> None:
-    ack()
+def on_acknowledge(body: dict, respond: Respond, actions: AlertActions) -> None:
     _replace(respond, actions.acknowledge(_value(body), _user(body) or "someone"))
 
 
-def on_snooze(ack: Ack, body: dict, respond: Respond, actions: AlertActions) -> None:
-    ack()
+def on_snooze(body: dict, respond: Respond, actions: AlertActions) -> None:
     _replace(respond, actions.snooze(_value(body)))
 
 
-def on_examples(ack: Ack, body: dict, client: WebClient, respond: Respond, actions: AlertActions) -> None:
-    ack()
+def on_examples(body: dict, client: WebClient, respond: Respond, actions: AlertActions) -> None:
     blocks, text = actions.examples(_value(body))
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
     user = _user(body)
@@ -100,7 +98,8 @@ def on_examples(ack: Ack, body: dict, client: WebClient, respond: Respond, actio
 def register(app: App, deps: ListenerDeps) -> None:
     """Add the alert button listeners to a Bolt app."""
     actions = AlertActions(deps.store, deps.rules)
-    app.action(ActionId.ALERT_ACK.value)(lambda ack, body, respond: on_acknowledge(ack, body, respond, actions))
-    app.action(ActionId.ALERT_SNOOZE.value)(lambda ack, body, respond: on_snooze(ack, body, respond, actions))
+    app.action(ActionId.ALERT_ACK.value)(
+        ack=ack_only, lazy=[lambda body, respond: on_acknowledge(body, respond, actions)])
+    app.action(ActionId.ALERT_SNOOZE.value)(ack=ack_only, lazy=[lambda body, respond: on_snooze(body, respond, actions)])
     app.action(ActionId.ALERT_EXAMPLES.value)(
-        lambda ack, body, client, respond: on_examples(ack, body, client, respond, actions))
+        ack=ack_only, lazy=[lambda body, client, respond: on_examples(body, client, respond, actions)])

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import re
 
+from bot.listeners.acks import ack_only
 from bot.listeners.deps import ListenerDeps
-from slack_bolt import Ack, App, Respond
+from slack_bolt import App, Respond
 
 from bot.action_ids import ActionId
 from bot.lookup_blocks import card_blocks, card_fallback
 from storage.knowledge import get
 
 
-def share_in_channel(ack: Ack, body: dict, respond: Respond) -> None:
+def share_in_channel(body: dict, respond: Respond) -> None:
     """Repost the card publicly in place of the ephemeral one, credited to whoever shared it."""
-    ack()
     info = get(_value(body))
     if info is None:
         respond(text="That code is no longer in the knowledge base.", response_type="ephemeral", replace_original=False)
@@ -28,16 +28,10 @@ def share_in_channel(ack: Ack, body: dict, respond: Respond) -> None:
     )
 
 
-def show_code(ack: Ack, body: dict, respond: Respond) -> None:
-    ack()
+def show_code(body: dict, respond: Respond) -> None:
     info = get(_value(body))
     if info is not None:
         respond(replace_original=True, blocks=card_blocks(info), text=card_fallback(info))
-
-
-def acknowledge_link(ack: Ack) -> None:
-    # link buttons still send an interaction; Slack shows an error icon unless it is acked
-    ack()
 
 
 def _value(body: dict) -> str:
@@ -46,6 +40,7 @@ def _value(body: dict) -> str:
 
 
 def register(app: App, deps: ListenerDeps) -> None:
-    app.action(ActionId.SHARE_IN_CHANNEL.value)(share_in_channel)
-    app.action(re.compile(rf"^{ActionId.SHOW_CODE.value}_\d+$"))(show_code)
-    app.action(ActionId.OPEN_DOCS.value)(acknowledge_link)
+    app.action(ActionId.SHARE_IN_CHANNEL.value)(ack=ack_only, lazy=[share_in_channel])
+    app.action(re.compile(rf"^{ActionId.SHOW_CODE.value}_\d+$"))(ack=ack_only, lazy=[show_code])
+    # link buttons still send an interaction; Slack shows an error icon unless it is acked
+    app.action(ActionId.OPEN_DOCS.value)(ack_only)
