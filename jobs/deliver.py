@@ -129,6 +129,9 @@ def _deliver_one(db, destination: Destination, item: OutboxItem, now: int, repor
         report.errors.append(f"{item.destination}: {exc}")
         log.warning("delivery of %s to %s failed (attempt %d): %s", item.kind, item.destination, item.attempts, exc)
         return
+    except BrokenPipeError:  # our own stdout is gone (`smserror demo | head`): nothing more to show
+        outbox.mark_retry(db, item, "stdout closed", now)
+        raise
     except Exception as exc:  # noqa: BLE001 - a renderer bug must not stop the queue; keep the row
         outbox.mark_retry(db, item, f"{type(exc).__name__}: {exc}", now + backoff(item.attempts))
         report.retrying.append(item.dedupe_key)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -104,3 +105,17 @@ def test_control_characters_never_give_a_traceback():
     result = _smserror("\x1b[31m", "\x07", "30007")
     assert result.returncode in (0, 1)
     assert "Traceback" not in result.stderr
+
+
+def test_a_reader_that_hangs_up_early_gets_no_traceback():
+    command = f"{sys.executable} -m bot.cli demo | head -1"
+    result = subprocess.run(command, shell=True, cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.stdout.startswith("Imported the bundled demo day")
+    assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr
+
+
+def test_an_ascii_terminal_gets_replacement_characters_not_a_traceback():
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "lookup", "30007"], cwd=REPO, capture_output=True,
+                            env={**os.environ, "PYTHONIOENCODING": "ascii"}, timeout=60)
+    assert result.returncode == 0
+    assert b"Traceback" not in result.stderr and b"Message filtered" in result.stdout

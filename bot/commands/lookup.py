@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 
 from bot.text import lookup_payload, render_lookup
@@ -24,29 +23,12 @@ def add_parser(sub):
     return parser
 
 
-def _emit(text: str, stream) -> None:
-    # A terminal that can't encode "—" or "→", or a reader that hangs up early (`| head`),
-    # must not turn an answer into a traceback.
-    try:
-        try:
-            print(text, file=stream)
-        except UnicodeEncodeError:
-            encoding = getattr(stream, "encoding", None) or "ascii"
-            print(text.encode(encoding, errors="replace").decode(encoding), file=stream)
-        stream.flush()
-    except BrokenPipeError:
-        try:
-            os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
-        except (OSError, ValueError, AttributeError):
-            pass
-
-
 def run(args) -> int:
     result = lookup(" ".join(args.words))
     if result.kind == "usage":
-        _emit(USAGE, sys.stderr)
+        print(USAGE, file=sys.stderr)
     elif args.json:
-        _emit(json.dumps(lookup_payload(result), ensure_ascii=False, indent=2), sys.stdout)
+        print(json.dumps(lookup_payload(result), ensure_ascii=False, indent=2))
     else:
-        _emit(render_lookup(result), sys.stdout)
+        print(render_lookup(result))
     return EXIT_CODES[result.kind]
