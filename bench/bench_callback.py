@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import argparse
 import http.client
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 from urllib.parse import urlencode
 
@@ -27,17 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from twilio.request_validator import RequestValidator  # noqa: E402
 
 from bench.bench_alert_latency import CHANNEL, TimedSlack, time_to_slack  # noqa: E402
-from bench.bench_slash import free_port, peak_rss_mb, wait_healthy  # noqa: E402
+from bench.common import free_port, peak_rss_mb, percentile, start_service, timed_post, wait_healthy  # noqa: E402
 from tests.fakes.slack_api import TOKEN  # noqa: E402
 
 AUTH_TOKEN = "bench-auth-token"
 ACCOUNT = "AC" + "1" * 32
 PUBLIC = "https://smserror.bench.invalid"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * q))]
 
 
 def main() -> None:
@@ -46,12 +38,10 @@ def main() -> None:
     args = parser.parse_args()
     port = free_port()
     with TimedSlack() as slack, tempfile.TemporaryDirectory() as tmp:
-        env = {"PATH": os.environ.get("PATH", ""), "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": "bench",
-               "SLACK_CHANNEL": CHANNEL, "SLACK_API_URL": slack.api_url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN,
-               "SMSERROR_PUBLIC_URL": PUBLIC, "SMSERROR_DB": str(Path(tmp) / "bench.db"), "PORT": str(port),
-               "SMSERROR_HOST": "127.0.0.1"}
-        service = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], cwd=Path(__file__).resolve().parents[1],
-                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        service = start_service(port, {
+            "SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": "bench", "SLACK_CHANNEL": CHANNEL,
+            "SLACK_API_URL": slack.api_url, "TWILIO_AUTH_TOKEN": AUTH_TOKEN, "SMSERROR_PUBLIC_URL": PUBLIC,
+            "SMSERROR_DB": str(Path(tmp) / "bench.db")})
         try:
             wait_healthy(port)
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -66,13 +56,7 @@ def main() -> None:
                                PUBLIC + "/twilio/status", form)}
 
                 def send() -> None:
-                    start = time.perf_counter()
-                    conn.request("POST", "/twilio/status", body, headers)
-                    response = conn.getresponse()
-                    response.read()
-                    answers.append((time.perf_counter() - start) * 1000)
-                    if response.status != 200:
-                        raise SystemExit(f"callback {n} got HTTP {response.status}")
+                    answers.append(timed_post(conn, "/twilio/status", body, headers))
 
                 to_slack.append(time_to_slack(slack, send) * 1000)
             rss = peak_rss_mb(service.pid)
