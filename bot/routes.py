@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import logging
+import re
 import sqlite3
 from collections.abc import Callable
 
-from slack_bolt import App, BoltRequest
+from slack_bolt import App, BoltRequest, BoltResponse
+from slack_bolt.request import payload_utils
 
 from bot.server import Request, Response, Route
 from bot.settings import Settings
@@ -15,6 +17,12 @@ from bot.twilio_status import MalformedForm, handle_status_callback, parse_form
 from storage.db import LocalDb, StoreError
 
 log = logging.getLogger("smserror.http")
+
+_SLACK_TIMESTAMP = re.compile(r"-?[0-9]{1,15}")
+# what Bolt extracts from every body to call a listener or error handler; each raises on a bad shape
+_BOLT_EXTRACTORS = (payload_utils.to_options, payload_utils.to_shortcut, payload_utils.to_action,
+                    payload_utils.to_view, payload_utils.to_command, payload_utils.to_event,
+                    payload_utils.to_message, payload_utils.to_step)
 
 
 def health_route(store: LocalDb) -> Route:
@@ -31,16 +39,41 @@ def health_route(store: LocalDb) -> Route:
 
 def slack_route(app: App) -> Route:
     """Hands the raw request to Bolt, which checks the v0 signature and its 5-minute window
-    and answers 401 itself when either fails."""
+    and answers 401 itself when either fails.
+
+    Bolt trusts Slack's shapes: a timestamp that is no integer, a body that is not a JSON object,
+    or fields of the wrong type raise inside it. Such a timestamp can never pass the check (401).
+    A body Bolt cannot parse or take its arguments from gets 400 before the check (Bolt parses
+    first too); one that passes the check but trips a listener's matcher gets 400 from the
+    middleware error handler. Errors in our own listeners keep Bolt's default handler (a
+    traceback and a 500: those are bugs to fix)."""
+    listener_errors = app.listener_runner.listener_error_handler
+    app.error(_malformed_slack_request)
+    app.listener_runner.listener_error_handler = listener_errors
 
     def slack_events(request: Request) -> Response:
-        bolt_response = app.dispatch(
-            BoltRequest(body=request.body.decode("utf-8", "replace"), query=request.query, headers=request.headers)
-        )
+        timestamp = request.headers.get("x-slack-request-timestamp")
+        if timestamp is not None and not _SLACK_TIMESTAMP.fullmatch(timestamp):
+            return Response.json(401, {"error": "invalid request"})
+        try:
+            bolt_request = BoltRequest(
+                body=request.body.decode("utf-8", "replace"), query=request.query, headers=request.headers
+            )
+            for extract in _BOLT_EXTRACTORS:
+                extract(bolt_request.body)
+        except (ValueError, TypeError, AttributeError, LookupError, RecursionError) as exc:
+            log.warning("Slack request not understood: %s", type(exc).__name__)
+            return Response.json(400, {"error": "malformed request"})
+        bolt_response = app.dispatch(bolt_request)
         headers = {name: values[0] for name, values in bolt_response.headers.items() if values}
         return Response(bolt_response.status, bolt_response.body.encode(), headers)
 
     return slack_events
+
+
+def _malformed_slack_request(error: Exception) -> BoltResponse:
+    log.warning("Slack request not understood: %s: %.200s", type(error).__name__, error)
+    return BoltResponse(status=400, body={"error": "malformed request"})
 
 
 def teams_route(secret_b64: str) -> Route:

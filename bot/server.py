@@ -74,6 +74,8 @@ class WsgiApp:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return Response.text(400, "bad Content-Length")
+        if length < 0:
+            return Response.text(400, "bad Content-Length")
         if length > MAX_BODY:
             return Response.text(413, "request too large")
         request = Request(

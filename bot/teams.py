@@ -21,7 +21,7 @@ _TAG = re.compile(r"<[^>]+>")
 
 
 def signature_ok(secret_b64: str, body: bytes, authorization: str | None) -> bool:
-    if not secret_b64 or not authorization or not authorization.startswith("HMAC "):
+    if not secret_b64 or not authorization or not authorization.startswith("HMAC ") or not authorization.isascii():
         return False
     try:
         key = base64.b64decode(secret_b64)
@@ -44,7 +44,7 @@ def handle_teams_message(secret_b64: str, body: bytes, authorization: str | None
         return 401, {"type": "message", "text": "Signature check failed."}
     try:
         activity = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         return 400, {"type": "message", "text": "The request was not JSON."}
     return 200, {"type": "message", "text": reply_markdown(lookup(question_text(activity)))}
 

@@ -30,6 +30,7 @@ STATUS_PATH = "/twilio/status"
 MAX_BODY = 64 * 1024
 _SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
 _ACCOUNT = re.compile(r"AC[0-9a-fA-F]{32}")
+_ERROR_CODE = re.compile(r"[0-9]{1,9}")  # ASCII digits only ("²".isdigit() too), small enough for SQLite
 
 
 class MalformedForm(ValueError):
@@ -91,7 +92,7 @@ def _handle(db, public_url, auth_token, form, signature, path, on_new_failures, 
     if account_sid and not _ACCOUNT.fullmatch(account_sid):
         return 400, "malformed AccountSid"
     raw_code = (form.get("ErrorCode") or "").strip()
-    if raw_code and not raw_code.isdigit():
+    if raw_code and not _ERROR_CODE.fullmatch(raw_code):
         return 400, "malformed ErrorCode"
     if status not in FAILED_STATUSES or not raw_code or int(raw_code) == 0:
         return 200, "ignored"
