@@ -200,12 +200,13 @@ def _json_rows(stream: IO[bytes], report: ImportReport, shift: int, bar: "_Progr
             record = loads(line)
             status = record["status"]
             sid = record["sid"]
-        except (ValueError, TypeError, KeyError):
+        except (ValueError, TypeError, KeyError, RecursionError):  # RecursionError: absurdly deep nesting
+            report.bad(number)
+            continue
+        if not (isinstance(status, str) and isinstance(sid, str)):
             report.bad(number)
             continue
         if status not in FAILED_STATUSES:
-            if not isinstance(sid, str):
-                report.bad(number)
             continue
         row = record_to_row(record.get, shift)
         if row is None:
@@ -219,20 +220,34 @@ def record_to_row(get: Callable[[str], object], shift: int = 0) -> dict | None:
     or a CSV row mapped to them), given as a dict.get-like function -> upsert row (never the
     body); None if its fields are malformed."""
     sid = get("sid")
-    code = get("error_code")
     try:
-        code = int(code) if code not in (None, "") else 0
+        code = error_code(get("error_code"))
         sent = parse_time(get("date_sent")) or parse_time(get("date_created"))
         updated = parse_time(get("date_updated")) or sent
     except (TypeError, ValueError, OverflowError):
         return None
     if not isinstance(sid, str) or not sid or sent is None:
         return None
+    if not all(isinstance(get(key) or "", str) for key in ("account_sid", "messaging_service_sid", "from", "to")):
+        return None  # a list, number or object where a SID or phone number belongs
     return {
         "sid": sid, "account_sid": get("account_sid") or "", "service_sid": get("messaging_service_sid") or None,
         "sender": get("from") or None, "recipient": get("to") or None, "status": get("status"),
         "error_code": code, "sent_at": sent + shift, "updated_at": (updated or sent) + shift,
     }
+
+
+def error_code(value) -> int:
+    """30003, "30003" or 30003.0 -> 30003; empty -> 0. Raises ValueError/TypeError for anything
+    else: a bool, a fraction, NaN, text, or a number beyond SQLite's 64-bit integers."""
+    if value in (None, ""):
+        return 0
+    if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+        raise ValueError("error code is not an integer")
+    code = int(value)
+    if not -(2**63) <= code < 2**63:
+        raise ValueError("error code out of range")
+    return code
 
 
 def parse_time(value) -> int | None:
