@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 from slack_bolt import App, BoltRequest, BoltResponse
 from slack_bolt.request import payload_utils
+from slack_sdk.signature import SignatureVerifier
 
 from bot.server import Request, Response, Route
 from bot.settings import Settings
@@ -37,23 +38,21 @@ def health_route(store: LocalDb) -> Route:
     return healthz
 
 
-def slack_route(app: App) -> Route:
-    """Hands the raw request to Bolt, which checks the v0 signature and its 5-minute window
-    and answers 401 itself when either fails.
+def slack_route(app: App, signing_secret: str) -> Route:
+    """Checks the v0 signature and its 5-minute window first, so that anything not from Slack is
+    a 401 whatever its body, then hands the request to Bolt (which checks again).
 
-    Bolt trusts Slack's shapes: a timestamp that is no integer, a body that is not a JSON object,
-    or fields of the wrong type raise inside it. Such a timestamp can never pass the check (401).
-    A body Bolt cannot parse or take its arguments from gets 400 before the check (Bolt parses
-    first too); one that passes the check but trips a listener's matcher gets 400 from the
-    middleware error handler. Errors in our own listeners keep Bolt's default handler (a
-    traceback and a 500: those are bugs to fix)."""
+    Bolt trusts Slack's shapes: a body that is not a JSON object, or fields of the wrong type,
+    raise inside it. A signed body it cannot take its arguments from gets 400 here; one that
+    trips a listener's matcher gets 400 from the middleware error handler. Errors in our own
+    listeners keep Bolt's default handler (a traceback and a 500: those are bugs to fix)."""
+    verifier = SignatureVerifier(signing_secret)
     listener_errors = app.listener_runner.listener_error_handler
     app.error(_malformed_slack_request)
     app.listener_runner.listener_error_handler = listener_errors
 
     def slack_events(request: Request) -> Response:
-        timestamp = request.headers.get("x-slack-request-timestamp")
-        if timestamp is not None and not _SLACK_TIMESTAMP.fullmatch(timestamp):
+        if not _from_slack(verifier, request):
             return Response.json(401, {"error": "invalid request"})
         try:
             bolt_request = BoltRequest(
@@ -69,6 +68,13 @@ def slack_route(app: App) -> Route:
         return Response(bolt_response.status, bolt_response.body.encode(), headers)
 
     return slack_events
+
+
+def _from_slack(verifier: SignatureVerifier, request: Request) -> bool:
+    timestamp = request.headers.get("x-slack-request-timestamp")
+    if timestamp is None or not _SLACK_TIMESTAMP.fullmatch(timestamp):
+        return False  # the verifier would raise on int() of it
+    return verifier.is_valid(request.body, timestamp, request.headers.get("x-slack-signature"))
 
 
 def _malformed_slack_request(error: Exception) -> BoltResponse:

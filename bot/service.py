@@ -28,7 +28,7 @@ def build_wsgi(settings: Settings, pipeline: Pipeline) -> WsgiApp:
     }
     if settings.slack_signing_secret:
         deps = ListenerDeps(store=store.get, rules=pipeline.rules)
-        routes[("POST", "/slack/events")] = slack_route(build_app(settings, deps))
+        routes[("POST", "/slack/events")] = slack_route(build_app(settings, deps), settings.slack_signing_secret)
     if settings.teams_outgoing_secret:
         routes[("POST", "/teams/messages")] = teams_route(settings.teams_outgoing_secret)
     return WsgiApp(routes)
