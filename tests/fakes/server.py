@@ -65,6 +65,7 @@ class FakeServer:
 
     def __init__(self) -> None:
         self.requests: list[Request] = []
+        self.answered = 0  # requests the handler has finished with (their effects are visible)
         self._faults: deque[_Fault] = deque()
         self._lock = threading.Lock()
         self._release = threading.Event()
@@ -159,6 +160,9 @@ class FakeServer:
             return self.handle(request)
         except Exception as exc:  # a bug in a fake should show up as a 500, not hang the test
             return Reply(500, {"error": f"fake failed: {exc!r}"})
+        finally:
+            with self._lock:
+                self.answered += 1
 
     def handle(self, request: Request) -> Reply:
         raise NotImplementedError
