@@ -72,8 +72,11 @@ class Service:
         self.courier.start()
         self.courier.wake()
         self.scheduler.start()
+        # once, now: the cron trigger only knows future fire times, so a digest slept through
+        # while the service was down is sent here (digest_runs makes a double impossible)
         self.scheduler.add_job(self.digest, id="smserror.digest-catch-up", replace_existing=True,
-                               next_run_time=datetime.now(timezone.utc), misfire_grace_time=None)
+                               next_run_time=datetime.now(timezone.utc), coalesce=True, max_instances=1,
+                               misfire_grace_time=None)
 
     def serve_forever(self) -> None:
         self.server.serve_forever()
