@@ -8,14 +8,8 @@ cron job both try. The daily schedule is a timezone-aware CronTrigger, so 08:00 
 local across DST; `digest_occurrences` asks that same trigger for fire times, so the catch-up
 and the scheduler can never disagree about when a digest was due.
 
-Wiring (bot/commands/run.py):
-
-    scheduler = build_scheduler(poll=..., digest=..., poll_seconds=s.poll_seconds,
-                                digest_at=s.digest_at, tz=s.tz)
-    scheduler.start()
-    run_due_digest(...)            # jobs/digest.py: catch-up, once, if a digest was missed
-    ...serve until SIGTERM/SIGINT...
-    shutdown_scheduler(scheduler)  # waits for a running job to finish
+Wiring: bot/service.py builds it with the service's poll and digest callables, starts it with
+a one-off catch-up digest job, and shuts it down (waiting for a running job) on SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
