@@ -6,12 +6,15 @@ from __future__ import annotations
 import logging
 from datetime import datetime, timezone
 
+from slack_bolt import App
+
 from bot.listeners.deps import ListenerDeps
 from bot.pipeline import Pipeline
 from bot.routes import health_route, slack_route, teams_route, twilio_status_route
 from bot.server import HttpServer, Route, WsgiApp
 from bot.settings import Settings
 from bot.slack_app import build_app
+from bot.socket_mode import SocketMode
 from jobs.delivery_worker import DeliveryWorker
 from jobs.digest import run_due_digest
 from jobs.scheduler import build_scheduler, shutdown_scheduler
@@ -20,15 +23,19 @@ from storage.db import LocalDb
 log = logging.getLogger("smserror.service")
 
 
-def build_wsgi(settings: Settings, pipeline: Pipeline) -> WsgiApp:
+def build_slack_app(settings: Settings, pipeline: Pipeline) -> App:
+    return build_app(settings, ListenerDeps(store=pipeline.store.get, rules=pipeline.rules))
+
+
+def build_wsgi(settings: Settings, pipeline: Pipeline, slack_app: App | None = None) -> WsgiApp:
     store = pipeline.store
     routes: dict[tuple[str, str], Route] = {
         ("GET", "/healthz"): health_route(store),
         ("POST", "/twilio/status"): twilio_status_route(settings, store, pipeline.callback_tokens, pipeline.observe),
     }
     if settings.slack_signing_secret:
-        deps = ListenerDeps(store=store.get, rules=pipeline.rules)
-        routes[("POST", "/slack/events")] = slack_route(build_app(settings, deps), settings.slack_signing_secret)
+        app = slack_app or build_slack_app(settings, pipeline)
+        routes[("POST", "/slack/events")] = slack_route(app, settings.slack_signing_secret)
     if settings.teams_outgoing_secret:
         routes[("POST", "/teams/messages")] = teams_route(settings.teams_outgoing_secret)
     return WsgiApp(routes)
@@ -40,7 +47,10 @@ class Service:
         self.pipeline = Pipeline(settings, LocalDb(settings.db_path))
         self.courier = DeliveryWorker(self.pipeline.deliver, interval=delivery_interval)
         self.pipeline.on_enqueued = self.courier.wake
-        self.server = HttpServer(build_wsgi(settings, self.pipeline), settings.host, settings.port)
+        # Socket Mode serves the same Bolt app (same listeners) as /slack/events
+        slack_app = build_slack_app(settings, self.pipeline) if settings.slack_app_token else None
+        self.socket_mode = SocketMode(slack_app, settings.slack_app_token, settings.slack_api_url) if slack_app else None
+        self.server = HttpServer(build_wsgi(settings, self.pipeline, slack_app), settings.host, settings.port)
         self.scheduler = build_scheduler(
             poll=self.tick, digest=self.digest, poll_seconds=settings.poll_seconds,
             digest_at=settings.digest_at, tz=settings.tz,
@@ -72,6 +82,8 @@ class Service:
         self.courier.start()
         self.courier.wake()
         self.scheduler.start()
+        if self.socket_mode is not None:
+            self.socket_mode.start()  # returns at once; connects (and retries) on its own thread
         # once, now: the cron trigger only knows future fire times, so a digest slept through
         # while the service was down is sent here (digest_runs makes a double impossible)
         self.scheduler.add_job(self.digest, id="smserror.digest-catch-up", replace_existing=True,
@@ -87,6 +99,8 @@ class Service:
         return self
 
     def stop(self) -> None:
+        if self.socket_mode is not None:
+            self.socket_mode.stop()
         self.server.stop()
         shutdown_scheduler(self.scheduler)
         self.courier.stop()

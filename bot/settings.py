@@ -67,12 +67,15 @@ class Settings:
 
     def missing_for_run(self) -> list[str]:
         """Settings `smserror run` cannot serve without. A partial setup is fine (Teams only,
-        Twilio callbacks only), but half a Slack setup, or nothing at all to serve, is not."""
-        if self.slack_bot_token and not self.slack_signing_secret:
+        Twilio callbacks only), but half a Slack setup, or nothing at all to serve, is not.
+        Slack reaches the bot through /slack/events (SLACK_SIGNING_SECRET) or Socket Mode
+        (SLACK_APP_TOKEN), or both; either way it needs the bot token."""
+        slack_way_in = self.slack_signing_secret or self.slack_app_token
+        if self.slack_bot_token and not slack_way_in:
             return ["SLACK_SIGNING_SECRET"]
-        if self.slack_signing_secret and not self.slack_bot_token:
+        if slack_way_in and not self.slack_bot_token:
             return ["SLACK_BOT_TOKEN"]
-        if not (self.slack_signing_secret or self.teams_outgoing_secret or self.twilio_configured):
+        if not (slack_way_in or self.teams_outgoing_secret or self.twilio_configured):
             return ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"]
         return []
 
@@ -110,6 +113,10 @@ class Settings:
             raise ConfigError("TWILIO_ACCOUNT_SID must look like AC followed by 32 hex characters")
         if settings.teams_outgoing_secret:
             _base64(settings.teams_outgoing_secret, "TEAMS_OUTGOING_SECRET")
+        if settings.slack_app_token and not re.fullmatch(r"xapp-\S+", settings.slack_app_token):
+            # the value is a secret (or another one pasted by mistake): never echoed
+            raise ConfigError("SLACK_APP_TOKEN must be an app-level token starting with xapp- "
+                              "(Basic Information → App-Level Tokens, scope connections:write)")
         settings.subaccount_mode  # noqa: B018 - validates early
         return settings
 

@@ -36,6 +36,8 @@ def test_dotenv_is_read_and_environment_wins(tmp_path):
         ("TWILIO_API_URL", "ftp://x"),
         ("TWILIO_ACCOUNT_SID", "not-a-sid"),
         ("TEAMS_OUTGOING_SECRET", "not base64!"),
+        ("SLACK_APP_TOKEN", "xoxb-a-bot-token-pasted-here"),
+        ("SLACK_APP_TOKEN", "xapp-with spaces"),
     ],
 )
 def test_bad_values_name_the_variable(name, value):
@@ -61,7 +63,19 @@ def test_slack_api_url_gets_trailing_slash():
         ({"SLACK_SIGNING_SECRET": "s"}, ["SLACK_BOT_TOKEN"]),
         ({"SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-1"}, []),
         ({"TEAMS_OUTGOING_SECRET": "c2VjcmV0"}, []),
+        # Socket Mode needs no signing secret: Slack is reached over the app's own WebSocket
+        ({"SLACK_APP_TOKEN": "xapp-1-A1-1-abc", "SLACK_BOT_TOKEN": "xoxb-1"}, []),
+        ({"SLACK_APP_TOKEN": "xapp-1-A1-1-abc"}, ["SLACK_BOT_TOKEN"]),
+        ({"SLACK_APP_TOKEN": "xapp-1-A1-1-abc", "SLACK_SIGNING_SECRET": "s"}, ["SLACK_BOT_TOKEN"]),
+        ({"SLACK_APP_TOKEN": "xapp-1-A1-1-abc", "SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-1"}, []),
     ],
 )
 def test_what_run_needs(env, missing):
     assert Settings.from_env(env, dotenv=None).missing_for_run() == missing
+
+
+def test_bad_app_token_is_not_echoed():
+    with pytest.raises(ConfigError) as err:
+        Settings.from_env({"SLACK_APP_TOKEN": "xoxb-1234-secret-value"}, dotenv=None)
+    assert "SLACK_APP_TOKEN" in str(err.value) and "xapp-" in str(err.value)
+    assert "secret-value" not in str(err.value)
