@@ -1,4 +1,5 @@
 import dataclasses
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -19,11 +20,17 @@ def db(tmp_path):
 
 @pytest.fixture
 def start_service(tmp_path):
-    """Start the real `smserror run` service (server, scheduler, courier) on a free loopback port."""
+    """Start the real `smserror run` service (server, scheduler, courier) on a free loopback port.
+
+    Its daily digest is moved two hours ahead unless the test passes `keep_digest_time=True`:
+    otherwise a test run in the hours after 08:00 UTC would also see the start-up catch-up digest."""
     started: list[Service] = []
 
-    def start(settings: Settings, **kwargs) -> Service:
+    def start(settings: Settings, keep_digest_time: bool = False, **kwargs) -> Service:
         settings = dataclasses.replace(settings, host="127.0.0.1", port=0, db_path=str(tmp_path / "service.db"))
+        if not keep_digest_time:
+            later = datetime.now(settings.tz) + timedelta(hours=2)
+            settings = dataclasses.replace(settings, digest_at=later.time().replace(second=0, microsecond=0))
         service = Service(settings, **kwargs).start_in_background()
         started.append(service)
         return service
