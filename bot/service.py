@@ -4,7 +4,6 @@ scheduler and the delivery thread, all in this one process."""
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timezone
 
 from slack_bolt import App
 
@@ -77,18 +76,13 @@ class Service:
             self.courier.wake()
 
     def start(self) -> None:
-        """Start the courier (which first resumes anything a previous run left unsent), the
-        scheduler, and a catch-up digest if one was missed while the service was down."""
+        """Start the courier (which first resumes anything a previous run left unsent) and the
+        scheduler (whose first digest run catches up one missed while the service was down)."""
         self.courier.start()
         self.courier.wake()
         self.scheduler.start()
         if self.socket_mode is not None:
             self.socket_mode.start()  # returns at once; connects (and retries) on its own thread
-        # once, now: the cron trigger only knows future fire times, so a digest slept through
-        # while the service was down is sent here (digest_runs makes a double impossible)
-        self.scheduler.add_job(self.digest, id="smserror.digest-catch-up", replace_existing=True,
-                               next_run_time=datetime.now(timezone.utc), coalesce=True, max_instances=1,
-                               misfire_grace_time=None)
 
     def serve_forever(self) -> None:
         self.server.serve_forever()

@@ -8,8 +8,8 @@ cron job both try. The daily schedule is a timezone-aware CronTrigger, so 08:00 
 local across DST; `digest_occurrences` asks that same trigger for fire times, so the catch-up
 and the scheduler can never disagree about when a digest was due.
 
-Wiring: bot/service.py builds it with the service's poll and digest callables, starts it with
-a one-off catch-up digest job, and shuts it down (waiting for a running job) on SIGTERM/SIGINT.
+Wiring: bot/service.py builds it with the service's poll and digest callables, starts it, and
+shuts it down (waiting for a running job) on SIGTERM/SIGINT.
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ def build_scheduler(
     digest_at: time,
     tz: ZoneInfo,
 ) -> BackgroundScheduler:
-    """An unstarted scheduler with the two jobs. The first poll runs as soon as it starts."""
+    """An unstarted scheduler with the two jobs. Both run once as soon as it starts: the first
+    poll, and the digest's catch-up (which sends nothing unless a digest is due and unsent)."""
     scheduler = BackgroundScheduler(timezone=tz, daemon=True)
     scheduler.add_job(
         poll,
@@ -79,6 +80,9 @@ def build_scheduler(
         coalesce=True,
         max_instances=1,
         misfire_grace_time=int(DIGEST_GRACE.total_seconds()),
+        # also once at start: the cron trigger only knows future fire times, so a digest slept
+        # through while the service was down goes out now (the job sends only what is due, once)
+        next_run_time=datetime.now(tz),
     )
     return scheduler
 

@@ -61,6 +61,8 @@ def test_jobs_have_stable_ids_and_explicit_options():
     assert poll.trigger.interval == timedelta(seconds=60)
     assert digest.trigger.timezone == NY and poll.trigger.timezone == NY
     assert scheduler.timezone == NY
+    # both run once at start: the first poll, and the digest's catch-up of a missed morning
+    assert all(job.next_run_time <= datetime.now(NY) for job in (poll, digest))
     # replace_existing: building on a running scheduler's ids replaces, never duplicates or raises
     scheduler.start(paused=True)
     try:
