@@ -102,7 +102,7 @@ def alert_blocks(report: dict[str, Any]) -> tuple[list[Block], str]:
     if state:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(state, SECTION_LIMIT))]))
     blocks.append(ActionsBlock(elements=_buttons(report)))
-    text = headline(report)
+    text = escape(headline(report))  # the notification text is mrkdwn too
     if resolved:
         text = "Resolved: " + text
     elif mention:
@@ -135,7 +135,7 @@ def reply_blocks(report: dict[str, Any]) -> tuple[list[Block], str]:
     if latest:
         text += f" Latest `{escape(latest['sid'])}` to {escape(latest['recipient'])} {when(latest.get('sent_at'))}."
     return [SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_LIMIT)))], clip(
-        f"{report['title']} ({report['error_code']}): {report['count']} failures", TEXT_LIMIT)
+        escape(f"{report['title']} ({report['error_code']}): {report['count']} failures"), TEXT_LIMIT)
 
 
 def resolved_blocks(report: dict[str, Any]) -> tuple[list[Block], str]:
@@ -144,7 +144,7 @@ def resolved_blocks(report: dict[str, Any]) -> tuple[list[Block], str]:
     hours, minutes = divmod(quiet // 60, 60)
     text = (f":white_check_mark: Resolved: no {report['error_code']} failures for {hours} h {minutes:02d} min "
             f"(last {when(report['last_seen'])}). {report['count']} in this incident.")
-    return [SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_LIMIT)))], clip("Resolved: " + headline(report), TEXT_LIMIT)
+    return [SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_LIMIT)))], clip("Resolved: " + escape(headline(report)), TEXT_LIMIT)
 
 
 def examples_blocks(report: dict[str, Any] | None, examples: list[dict[str, Any]]) -> tuple[list[Block], str]:

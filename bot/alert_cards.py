@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from bot.alert_blocks import what_happened
+from bot.mrkdwn import clip
 
 MAX_MESSAGE_BYTES = 27 * 1024  # Teams refuses messages over ~28 KB; keep a margin
 TEXT_LIMIT = 2000
@@ -25,12 +26,8 @@ def _utc(epoch: int | None) -> str:
     return datetime.fromtimestamp(int(epoch), timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def _clip(text: str, limit: int = TEXT_LIMIT) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 def _text(text: str, **style: Any) -> dict[str, Any]:
-    return {"type": "TextBlock", "text": _clip(text), "wrap": True, **style}
+    return {"type": "TextBlock", "text": clip(text), "wrap": True, **style}
 
 
 def _card(body: list[dict], actions: list[dict] | None = None) -> dict[str, Any]:
@@ -140,7 +137,7 @@ def _shorten(node: Any, limit: int) -> None:
     if isinstance(node, dict):
         for key, value in node.items():
             if key in ("text", "value", "title") and isinstance(value, str):
-                node[key] = _clip(value, limit)
+                node[key] = clip(value, limit)
             else:
                 _shorten(value, limit)
     elif isinstance(node, list):

@@ -98,7 +98,7 @@ def digest_blocks(report: DigestReport | dict[str, Any]) -> tuple[list[Block], s
         blocks.append(_section(f":white_check_mark: {summary_line(r)}"))
         if r["hygiene"]["recipients"]:
             blocks.append(_hygiene(r["hygiene"]))
-        return blocks, fallback_text(r)
+        return blocks, escape(fallback_text(r))  # the notification text is mrkdwn too
 
     summary = f"*{summary_line(r)}*\n7-day trend `{sparkline(r['daily_total'])}` (per 24 h, oldest first)"
     several = len(r["accounts"]) > 1
@@ -114,4 +114,4 @@ def digest_blocks(report: DigestReport | dict[str, Any]) -> tuple[list[Block], s
     if len(codes) > MAX_CODES:
         blocks.append(_more_codes(codes[MAX_CODES:]))
     blocks += [DividerBlock(), _hygiene(r["hygiene"])]
-    return blocks, fallback_text(r)
+    return blocks, escape(fallback_text(r))  # the notification text is mrkdwn too

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from bot.mrkdwn import clip
 from jobs.digest import DigestReport, as_dict
 
 BARS = "▁▂▃▄▅▆▇█"
@@ -79,7 +80,7 @@ def fallback_text(report: dict[str, Any], limit: int = 3000) -> str:
     top = ", ".join(f"{c['code']} {c['title']} ({c['count']:,})" for c in report["codes"][:5])
     if top:
         text += f" Top: {top}."
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return clip(text, limit)
 
 
 def render_text(report: DigestReport | dict[str, Any]) -> str:
