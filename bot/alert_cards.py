@@ -27,7 +27,7 @@ def _utc(epoch: int | None) -> str:
 
 
 def _text(text: str, **style: Any) -> dict[str, Any]:
-    return {"type": "TextBlock", "text": clip(text), "wrap": True, **style}
+    return {"type": "TextBlock", "text": clip(text, TEXT_LIMIT), "wrap": True, **style}
 
 
 def _card(body: list[dict], actions: list[dict] | None = None) -> dict[str, Any]:
