@@ -5,7 +5,7 @@
 A store is filled with `background` failures over the last 7 days (so group counts and spike
 baselines read a realistic table). Then, `alerts` times: a 30033 for a fresh account arrives as
 a status callback would hand it over (`upsert_failures(..., "callback")`), then
-`observe_and_deliver` runs; the clock stops when the fake Slack Web API (loopback, real
+`observe` and `deliver_due` run (what the delivery thread of `run` does when woken); the clock stops when the fake Slack Web API (loopback, real
 slack_sdk WebClient) receives chat.postMessage. `updates` more failures of the same group are
 timed to their chat.update. Reports p50 / p95 / p99 / max in ms. Not a test: run by hand, copy
 the figures to docs/alerts.md.
@@ -32,7 +32,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from slack_sdk import WebClient  # noqa: E402
 
 from bot.destinations import SlackDestination, slack_retry_handlers  # noqa: E402
-from jobs.deliver import observe_and_deliver  # noqa: E402
+from jobs.alerts import observe  # noqa: E402
+from jobs.deliver import deliver_due  # noqa: E402
 from jobs.rules import DEFAULT_RULES  # noqa: E402
 from storage.db import open_db  # noqa: E402
 from storage.failures import upsert_failures  # noqa: E402
@@ -115,7 +116,8 @@ def run(alerts: int, background: int, updates: int) -> dict[str, dict[str, float
                 sid += 1
                 at = int(time.time())
                 new = upsert_failures(db, [_failure(sid, account, code, at)], "callback", at).new
-                observe_and_deliver(db, new, destinations, at, DEFAULT_RULES)
+                observe(db, new, at, DEFAULT_RULES)
+                deliver_due(db, destinations, at)
 
             posts.append(time_to_slack(slack, callback))
             for _ in range(updates):

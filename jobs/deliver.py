@@ -1,8 +1,8 @@
 """Deliver what the outbox holds to the configured destinations; lose nothing, post nothing twice.
 
-`deliver_due(db, destinations, now)` is the only entry point: the poller calls it after every
-pass (`poll --once` before it exits), the status-callback path right after `observe` (see
-`observe_and_deliver`), and `run` on a short timer so a Slack outage is retried.
+`deliver_due(db, destinations, now)` is the only entry point: `poll --once` calls it before it
+exits; in `run` the delivery thread (jobs/delivery_worker.py) calls it as soon as an alert is
+queued (from a poll or a status callback) and on a short timer, so a Slack outage is retried.
 
 Destinations are injected (bot/destinations.py builds them from settings); each takes an
 OutboxItem and renders it itself. They raise DeliveryError for a failure they understand:
@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Iterable, Protocol, runtime_checkable
 
 from jobs import alerts
-from jobs.rules import DEFAULT_RULES, Rules
 from storage import alert_groups, outbox
 from storage.outbox import OutboxItem, transaction
 
@@ -155,14 +154,3 @@ def _already_sent(destination: Destination, item: OutboxItem) -> str | None:
     except Exception as exc:  # noqa: BLE001 - cannot tell: send again (a duplicate beats a loss)
         log.warning("could not check whether %s reached %s: %s", item.dedupe_key, item.destination, exc)
         return None
-
-
-def observe_and_deliver(db, new_failures: list[dict], destinations: Iterable[Destination], now: float | None = None,
-                        rules: Rules = DEFAULT_RULES) -> DeliveryReport:
-    """The status-callback path: fold new failures into alert groups and deliver at once, so an
-    account-level failure reaches Slack within a second of Twilio's callback."""
-    now = int(time.time() if now is None else now)
-    result = alerts.observe(db, new_failures, now, rules)
-    if not result.enqueued:
-        return DeliveryReport()
-    return deliver_due(db, destinations, now)
