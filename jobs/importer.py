@@ -88,10 +88,6 @@ class ImportReport:
         return text + f", {self.seconds:.2f}s"
 
 
-def import_files(db: sqlite_utils.Database, paths: list[str], *, now: int | None = None, progress: bool | None = None) -> list[ImportReport]:
-    return [import_file(db, path, now=now, progress=progress) for path in paths]
-
-
 def import_file(
     db: sqlite_utils.Database, path: str | Path, *, now: int | None = None, progress: bool | None = None, time_shift: int = 0
 ) -> ImportReport:
