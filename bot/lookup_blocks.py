@@ -16,6 +16,7 @@ from slack_sdk.models.blocks import (
 from bot.action_ids import ActionId
 from bot.mrkdwn import clip, escape
 from storage.knowledge import CodeInfo, LookupResult
+from storage.privacy import mask_lookup
 
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
@@ -23,7 +24,9 @@ MAX_BUTTONS = 5
 
 
 def lookup_blocks(result: LookupResult, *, shareable: bool = True) -> tuple[list[Block], str]:
-    """Blocks plus the fallback text Slack shows in notifications."""
+    """Blocks plus the fallback text Slack shows in notifications. A phone number in what was
+    typed comes back masked, even in the ephemeral answer."""
+    result = mask_lookup(result)
     if result.kind == "card":
         return card_blocks(result.card, shareable=shareable), card_fallback(result.card)
     if result.kind in ("matches", "did_you_mean"):

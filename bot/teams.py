@@ -15,6 +15,7 @@ import re
 
 from bot.mrkdwn import escape
 from storage.knowledge import LookupResult, lookup
+from storage.privacy import mask_lookup
 
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
@@ -46,7 +47,8 @@ def handle_teams_message(secret_b64: str, body: bytes, authorization: str | None
         activity = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         return 400, {"type": "message", "text": "The request was not JSON."}
-    return 200, {"type": "message", "text": reply_markdown(lookup(question_text(activity)))}
+    # the reply is posted in the channel: a number in the question comes back masked
+    return 200, {"type": "message", "text": reply_markdown(mask_lookup(lookup(question_text(activity))))}
 
 
 def reply_markdown(result: LookupResult) -> str:

@@ -7,6 +7,7 @@ import sys
 
 from bot.text import lookup_payload, render_lookup
 from storage.knowledge import lookup
+from storage.privacy import mask_lookup
 
 USAGE = "usage: smserror lookup CODE|WORDS... [--json]   e.g. smserror lookup 30007, smserror lookup opted out"
 EXIT_CODES = {"card": 0, "matches": 0, "did_you_mean": 1, "not_found": 1, "usage": 2}
@@ -24,7 +25,7 @@ def add_parser(sub):
 
 
 def run(args) -> int:
-    result = lookup(" ".join(args.words))
+    result = mask_lookup(lookup(" ".join(args.words)))  # a number typed is echoed masked
     if result.kind == "usage":
         print(USAGE, file=sys.stderr)
     elif args.json:
