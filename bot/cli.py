@@ -15,6 +15,7 @@ import sys
 from bot.commands import demo, digest, hygiene, imports, lookup, poll, run
 from bot.settings import ConfigError
 from storage.db import StoreError
+from storage.privacy import mask_numbers_in_log
 
 COMMANDS = (lookup, poll, digest, imports, demo, run, hygiene)
 
@@ -34,17 +35,42 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class MaskNumbers(logging.Filter):
+    """Masks phone numbers in every record a handler writes, tracebacks included. Our own code
+    logs none, but libraries dump whole payloads at DEBUG (`-v`): slack_sdk's Socket Mode client
+    logs every envelope, with whatever a user typed after /smserror."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_numbers_in_log(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = mask_numbers_in_log(record.exc_text)
+        return True
+
+
+def configure_logging(verbose: bool = False) -> None:
+    """Log to stderr (unless logging is set up already), every handler masking numbers."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, MaskNumbers) for f in handler.filters):
+            handler.addFilter(MaskNumbers())
+
+
 def main(argv: list[str] | None = None) -> int:
     # a terminal that cannot encode "—" or "•" gets "?" instead of a UnicodeEncodeError
     for stream in (sys.stdout, sys.stderr):
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    configure_logging(args.verbose)
     try:
         return args.handler(args)
     except (ConfigError, StoreError) as exc:

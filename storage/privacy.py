@@ -51,3 +51,14 @@ def mask_lookup(result: LookupResult) -> LookupResult:
     back with any phone number in it masked, on every surface."""
     return dataclasses.replace(result, query=mask_numbers_in_text(result.query),
                                message=mask_numbers_in_text(result.message))
+
+
+# Logs are full of digit runs an operator needs: SIDs (SM0a1b2c…), Slack timestamps
+# (1795778897.000001), dates, ports, sizes. There a phone number is what starts with "+", a run of
+# 10 to 15 digits standing on its own (an epoch in seconds is masked too), or (202) 555-0187.
+_PHONE_IN_LOG = re.compile(r"\+\d[\d\- ()]{6,}\d|(?<![\w.])(?:\d{10,15}|\(?\d{3}\)?[ -]?\d{3}-\d{4})(?![\w.])")
+
+
+def mask_numbers_in_log(text: str) -> str:
+    """Mask phone numbers in a log line (a library's DEBUG dump of a payload, say)."""
+    return _PHONE_IN_LOG.sub(lambda m: mask_number(m.group(0)), text)

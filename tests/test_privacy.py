@@ -6,8 +6,11 @@ raw bytes of the SQLite stores.
 
 The rules (docs/interface): a message body is never stored nor shown; a full phone number
 appears only in the store and in the operator's own `hygiene --csv` file (not even the
-ephemeral `/smserror` answer echoes it: the bot answers with the number masked); no secret
-appears in any log, output, answer or store.
+ephemeral `/smserror` answer echoes it: the bot answers with the number masked; the Share in
+channel button carries only a code); no secret appears in any log, output, answer or store.
+
+Logs are checked as the CLI's handlers write them (`cli.configure_logging`, which masks numbers
+in every record: at DEBUG, slack_sdk's Socket Mode client dumps each envelope, typed text and all).
 """
 
 from __future__ import annotations
@@ -24,8 +27,10 @@ from urllib.parse import urlencode
 
 from twilio.request_validator import RequestValidator
 
+from bot import cli
 from bot.action_ids import ActionId
 from tests.fakes.slack_api import TOKEN
+from tests.fakes.slack_socket import APP_TOKEN
 from tests.fakes.teams_webhook import SECRET_QUERY
 from tests.fakes.twilio_api import AUTH_TOKEN, MAIN_SID
 from tests.http import get, post
@@ -33,6 +38,7 @@ from tests.test_poll import cli_env, run_cli
 from tests.test_run_e2e import CHANNEL, PATIENT, PUBLIC, SERVICE_SID, alerts_in, callback, settings_for
 from tests.test_slack_http import SECRET as SLACK_SIGNING_SECRET
 from tests.test_slack_http import signed, slash_body
+from tests.test_socket_mode import slack_sm, slash_payload  # noqa: F401 - slack_sm is a fixture
 from tests.test_teams_outgoing import SECRET as TEAMS_OUTGOING_SECRET
 from tests.test_teams_outgoing import activity, sign
 
@@ -73,14 +79,17 @@ class Seen:
         return found
 
 
-def test_no_body_number_or_secret_leaks_anywhere(twilio, slack, teams, start_service, monkeypatch, tmp_path,
+def test_no_body_number_or_secret_leaks_anywhere(twilio, slack_sm, teams, start_service, monkeypatch, tmp_path,
                                                   capsys, caplog):
+    slack = slack_sm  # the fake Slack Web API, with Socket Mode beside it
     for name in LOGGERS:
         caplog.set_level(logging.DEBUG, logger=name)
+    cli.configure_logging(verbose=True)  # what `smserror -v run` sets up: the records below are what it writes
     seen = Seen()
     sub_token = twilio.add_subaccount(SUB, "Glow Clinic")
     secrets = {
-        "Slack bot token": TOKEN, "Slack signing secret": SLACK_SIGNING_SECRET, "Twilio auth token": AUTH_TOKEN,
+        "Slack bot token": TOKEN, "Slack app token": APP_TOKEN, "Slack signing secret": SLACK_SIGNING_SECRET,
+        "Twilio auth token": AUTH_TOKEN,
         "Twilio subaccount token": sub_token, "Teams webhook sig": SECRET_QUERY.split("=", 1)[1],
         "Teams outgoing secret": TEAMS_OUTGOING_SECRET,
         "Teams outgoing secret (raw)": base64.b64decode(TEAMS_OUTGOING_SECRET).decode(),
@@ -89,7 +98,8 @@ def test_no_body_number_or_secret_leaks_anywhere(twilio, slack, teams, start_ser
 
     # -- `smserror run`: polls, callbacks, buttons, /smserror, @smserror ----------------------
     service = start_service(settings_for(twilio, slack, teams, slack_signing_secret=SLACK_SIGNING_SECRET,
-                                         teams_outgoing_secret=TEAMS_OUTGOING_SECRET, twilio_subaccounts="all"))
+                                         teams_outgoing_secret=TEAMS_OUTGOING_SECRET, twilio_subaccounts="all",
+                                         slack_app_token=APP_TOKEN))
     # 30033 (account-level), the 30007 spike, and 30034 in the subaccount
     assert slack.wait_for(lambda: len(alerts_in(slack)) >= 3, timeout=8), [m.text for m in slack.messages]
     reply = callback(service.url, 30032, "SM" + "c" * 32)
@@ -117,6 +127,12 @@ def test_no_body_number_or_secret_leaks_anywhere(twilio, slack, teams, start_ser
         assert reply.status == 200
         seen.add(f"HTTP answer to `@smserror {text}` in Teams", reply.body)
     seen.add("HTTP answer to /healthz", get(service.url + "/healthz").body)
+    assert slack.socket.wait_connected(5), "Socket Mode never connected"
+    for n, text in enumerate([NUMBER, f"opted out {NUMBER}"]):
+        envelope = slack.socket.send_envelope("slash_commands", slash_payload(text, slack.response_url(f"sm{n}")))
+        ack = slack.socket.ack(envelope)
+        assert ack is not None, "no Socket Mode ack"
+        seen.add(f"Socket Mode ack of `/smserror {text}`", json.dumps(ack))
     # the buttons' work is lazy: wait for their answers (response_url posts, the examples ephemerals)
     assert slack.wait_for(lambda: len(slack.ephemeral) >= 2 and {"click2", "click3", "click4"} <= set(slack.responses),
                           timeout=5), (slack.ephemeral, slack.responses)
@@ -168,6 +184,8 @@ def test_no_body_number_or_secret_leaks_anywhere(twilio, slack, teams, start_ser
                          squeeze=True)
              + seen.leaks("secret", secrets))
     assert not leaks, f"{len(leaks)} leaks:\n" + "\n".join(leaks)
+    # Socket Mode logs each envelope at DEBUG: what the user typed reached the logs, masked
+    assert any("/smserror" in r.getMessage() and "+1••••••0187" in r.getMessage() for r in caplog.records)
 
 
 def plant_messages(twilio) -> None:
