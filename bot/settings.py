@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -20,20 +20,21 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class Settings:
-    slack_bot_token: str = ""
-    slack_signing_secret: str = ""
+    # secrets are left out of repr(), so a logged or printed Settings never shows them
+    slack_bot_token: str = field(default="", repr=False)
+    slack_signing_secret: str = field(default="", repr=False)
     slack_channel: str = ""
-    slack_app_token: str = ""
+    slack_app_token: str = field(default="", repr=False)
     slack_api_url: str = "https://slack.com/api/"
     twilio_account_sid: str = ""
-    twilio_auth_token: str = ""
+    twilio_auth_token: str = field(default="", repr=False)
     twilio_api_key: str = ""
-    twilio_api_secret: str = ""
+    twilio_api_secret: str = field(default="", repr=False)
     twilio_api_url: str = "https://api.twilio.com"
     twilio_subaccounts: str = ""
     twilio_timeout: float = 15.0
-    teams_webhook_url: str = ""
-    teams_outgoing_secret: str = ""
+    teams_webhook_url: str = field(default="", repr=False)
+    teams_outgoing_secret: str = field(default="", repr=False)
     db_path: str = "smserror.db"
     timezone: str = "UTC"
     digest_at: time = time(8, 0)
