@@ -33,7 +33,6 @@ from bot.digest_text import (
 )
 from bot.mrkdwn import clip, escape
 from jobs.digest import DigestReport, as_dict
-from storage.privacy import mask_report_codes
 
 MAX_BLOCKS = 50
 HEADER_LIMIT = 150
@@ -90,7 +89,7 @@ def _hygiene(hygiene: dict[str, Any]) -> SectionBlock:
 
 
 def digest_blocks(report: DigestReport | dict[str, Any]) -> tuple[list[Block], str]:
-    r = mask_report_codes(as_dict(report))
+    r = as_dict(report)
     blocks: list[Block] = [
         HeaderBlock(text=PlainTextObject(text=clip(r["title"], HEADER_LIMIT), emoji=True)),
         _context(f"{escape(r['window_text'])} · times in {escape(r['timezone'])}"),

@@ -23,7 +23,6 @@ from bot.digest_text import (
 )
 from bot.mrkdwn import clip
 from jobs.digest import DigestReport, as_dict
-from storage.privacy import mask_report_codes
 
 TEXT_LIMIT = 2000
 MORE_CODES_LIMIT = 1500
@@ -58,7 +57,7 @@ def _code_container(entry: dict[str, Any], several_accounts: bool) -> dict[str, 
 
 
 def digest_card(report: DigestReport | dict[str, Any]) -> dict[str, Any]:
-    r = mask_report_codes(as_dict(report))
+    r = as_dict(report)
     body: list[dict[str, Any]] = [
         _text(r["title"], weight="Bolder", size="Medium"),
         _text(f"{r['window_text']} · times in {r['timezone']}", isSubtle=True, spacing="None"),

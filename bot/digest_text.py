@@ -12,7 +12,6 @@ from typing import Any
 
 from bot.mrkdwn import clip
 from jobs.digest import DigestReport, as_dict
-from storage.privacy import mask_report_codes
 
 BARS = "▁▂▃▄▅▆▇█"
 
@@ -85,7 +84,7 @@ def fallback_text(report: dict[str, Any], limit: int = 3000) -> str:
 
 
 def render_text(report: DigestReport | dict[str, Any]) -> str:
-    r = mask_report_codes(as_dict(report))
+    r = as_dict(report)
     lines = [r["title"], r["window_text"], "", summary_line(r)]
     if r["total"]:
         lines.append(f"7-day trend: {sparkline(r['daily_total'])}  (per 24 h, oldest first)")

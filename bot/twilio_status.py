@@ -30,7 +30,7 @@ STATUS_PATH = "/twilio/status"
 MAX_BODY = 64 * 1024
 _SID = re.compile(r"(SM|MM)[0-9a-fA-F]{32}")
 _ACCOUNT = re.compile(r"AC[0-9a-fA-F]{32}")
-_ERROR_CODE = re.compile(r"[0-9]{1,9}")  # ASCII digits only ("²".isdigit() too), small enough for SQLite
+_ERROR_CODE = re.compile(r"[0-9]{1,6}")  # ASCII digits only ("²".isdigit() too); Twilio's codes have up to 6
 
 
 class MalformedForm(ValueError):

@@ -233,15 +233,21 @@ def record_to_row(get: Callable[[str], object], shift: int = 0) -> dict | None:
     }
 
 
+MAX_ERROR_CODE = 999_999  # Twilio's codes have up to 6 digits; a longer "code" is a shifted column
+
+
 def error_code(value) -> int:
     """30003, "30003" or 30003.0 -> 30003; empty -> 0. Raises ValueError/TypeError for anything
-    else: a bool, a fraction, NaN, text, or a number beyond SQLite's 64-bit integers."""
+    else: a bool, a fraction, NaN, text, a negative number, or more than six digits (a phone
+    number in the wrong column must not be stored, and later shown, as an error code)."""
     if value in (None, ""):
         return 0
     if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
         raise ValueError("error code is not an integer")
+    if isinstance(value, float) and abs(value) > 2**53:
+        raise ValueError("error code out of range")
     code = int(value)
-    if not -(2**63) <= code < 2**63:
+    if not 0 <= code <= MAX_ERROR_CODE:
         raise ValueError("error code out of range")
     return code
 

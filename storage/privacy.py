@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from storage.knowledge import LookupResult
@@ -28,22 +28,6 @@ def mask_number(value: str | None) -> str:
 def mask_numbers_in_text(text: str) -> str:
     """Mask anything in free text that looks like a full phone number."""
     return _PHONE_IN_TEXT.sub(lambda m: mask_number(m.group(0)), text)
-
-
-def mask_code(code: int | str) -> int | str:
-    """An error code as it may be shown. Twilio's have 3 to 6 digits; a longer one is a phone
-    number that landed in an ErrorCode column (the store keeps any integer) and is masked like one."""
-    return code if sum(ch.isdigit() for ch in str(code)) <= 6 else mask_number(str(code))
-
-
-def mask_report_codes(report: dict[str, Any]) -> dict[str, Any]:
-    """A digest report (its dict form) with every code, and the docs link built from it, fit to show."""
-    if all(mask_code(entry["code"]) == entry["code"] for entry in report["codes"]):
-        return report
-    codes = [entry if mask_code(entry["code"]) == entry["code"]
-             else {**entry, "code": mask_code(entry["code"]), "docs_url": mask_numbers_in_text(entry["docs_url"])}
-             for entry in report["codes"]]
-    return {**report, "codes": codes}
 
 
 def mask_lookup(result: LookupResult) -> LookupResult:

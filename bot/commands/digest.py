@@ -13,7 +13,6 @@ from bot.digest_text import render_text
 from bot.settings import Settings
 from jobs.digest import build_window_report, parse_since, run_window_digest
 from storage.db import open_db
-from storage.privacy import mask_report_codes
 
 
 def since_arg(max_days: int = 31):
@@ -45,7 +44,7 @@ def run(args) -> int:
         if args.dry_run or args.json:
             report = build_window_report(db, seconds, label, settings.tz)
             if args.json:
-                print(json.dumps(mask_report_codes(report.to_dict()), indent=2, ensure_ascii=False))
+                print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
             else:
                 sys.stdout.write(render_text(report))
             return 0
