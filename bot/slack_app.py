@@ -6,11 +6,18 @@ import logging
 
 from slack_bolt import App
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.logger.messages import warning_client_prioritized_and_token_skipped
 from slack_sdk import WebClient
 
 from bot.listeners import LISTENERS
 from bot.listeners.deps import ListenerDeps
 from bot.settings import Settings
+
+log = logging.getLogger("smserror.slack")
+_UNUSED_TOKEN = warning_client_prioritized_and_token_skipped()
+# Bolt reads SLACK_BOT_TOKEN from the environment by itself and warns, at every start, that it
+# ignores it because a client was given. It is not ignored: authorize() hands it to each request.
+log.addFilter(lambda record: record.getMessage() != _UNUSED_TOKEN)
 
 
 def build_app(settings: Settings, deps: ListenerDeps, client: WebClient | None = None) -> App:
@@ -32,7 +39,7 @@ def build_app(settings: Settings, deps: ListenerDeps, client: WebClient | None =
         # the lookup is answered in the ack itself; waiting on a listener thread for it costs
         # Bolt's 10 ms polling step per request. Button work that calls Slack is lazy instead.
         process_before_response=True,
-        logger=logging.getLogger("smserror.slack"),
+        logger=log,
     )
     for listener in LISTENERS:
         listener.register(app, deps)

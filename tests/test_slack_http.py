@@ -9,7 +9,10 @@ from urllib.parse import urlencode
 import pytest
 from slack_sdk.signature import SignatureVerifier
 
+from bot.listeners.deps import ListenerDeps
 from bot.settings import Settings
+from bot.slack_app import build_app
+from jobs.rules import DEFAULT_RULES
 from tests.http import get, post
 
 SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -116,3 +119,10 @@ def test_healthz(server):
 def test_unknown_route_is_404_and_wrong_method_405(server):
     assert get(server.url + "/nope").status == 404
     assert get(server.url + "/slack/events").status == 405
+
+
+def test_start_up_logs_no_misleading_token_warning(monkeypatch, caplog):
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-from-env")
+    build_app(Settings(slack_signing_secret=SECRET, slack_bot_token="xoxb-from-env"),
+              ListenerDeps(store=lambda: None, rules=DEFAULT_RULES))
+    assert not [r for r in caplog.records if r.levelno >= 30], [r.getMessage() for r in caplog.records]
