@@ -39,6 +39,7 @@ from bot.digest_cards import digest_card
 from bot.digest_text import render_text
 from bot.settings import Settings
 from jobs.deliver import DeliveryError
+from jobs.retry_after import retry_after
 from storage.outbox import OutboxItem
 
 log = logging.getLogger("smserror.destinations")
@@ -97,18 +98,13 @@ class _ShortRateLimitHandler(RateLimitErrorRetryHandler):
     def _can_retry(self, *, state, request, response=None, error=None) -> bool:
         if not super()._can_retry(state=state, request=request, response=response, error=error):
             return False
-        return _retry_after(response.headers) <= MAX_INLINE_WAIT
+        return _wait(response.headers) <= MAX_INLINE_WAIT
 
 
-def _retry_after(headers: dict | None) -> float:
-    for name, value in (headers or {}).items():
-        if name.lower() == "retry-after":
-            value = value[0] if isinstance(value, list) else value
-            try:
-                return float(value)
-            except (TypeError, ValueError):
-                return 1.0
-    return 1.0
+def _wait(headers) -> float:
+    """What a 429 asks for; a second when it does not say."""
+    seconds = retry_after(headers)
+    return 1.0 if seconds is None else seconds
 
 
 class _ProportionalJitter(Jitter):
@@ -205,7 +201,7 @@ class SlackDestination:
             if error in _GONE:
                 raise _Gone(error) from None
             if status == 429:
-                raise DeliveryError("Slack rate limit (429)", retry_after=_retry_after(dict(exc.response.headers))) from None
+                raise DeliveryError("Slack rate limit (429)", retry_after=_wait(dict(exc.response.headers))) from None
             raise DeliveryError(f"Slack {method.__name__}: HTTP {status} {error or 'error'}") from None
         except urllib.error.URLError as exc:  # never went out: safe to send again
             raise DeliveryError(f"Slack unreachable: {exc.reason}") from None
@@ -241,7 +237,7 @@ class TeamsDestination:
                 return f"teams-{response.status}-{int(time.time())}"
         except urllib.error.HTTPError as exc:
             if exc.code == 429:
-                raise DeliveryError("Teams rate limit (429)", retry_after=_retry_after(dict(exc.headers))) from None
+                raise DeliveryError("Teams rate limit (429)", retry_after=_wait(dict(exc.headers))) from None
             raise DeliveryError(f"Teams webhook: HTTP {exc.code}") from None
         except urllib.error.URLError as exc:
             reason = exc.reason if isinstance(exc.reason, str) else type(exc.reason).__name__

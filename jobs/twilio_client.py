@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import random
 import time
-from email.utils import parsedate_to_datetime
 from typing import Callable
 
 import requests
@@ -21,6 +20,7 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from bot.settings import ConfigError, Settings
+from jobs.retry_after import retry_after
 
 log = logging.getLogger("smserror.twilio")
 
@@ -91,7 +91,7 @@ class RetryingHttpClient(TwilioHttpClient):
                 if attempt == self.max_attempts:
                     return response  # the SDK turns it into TwilioException / TwilioRestException
                 problem = f"HTTP {response.status_code}"
-                delay = retry_after(response.headers) or self._backoff(attempt)
+                delay = retry_after(response.headers, cap=MAX_RETRY_AFTER) or self._backoff(attempt)
             if attempt == self.max_attempts:
                 raise TwilioUnavailable(f"Twilio {method} {path}: {problem} after {attempt} attempts")
             self.retries += 1
@@ -101,21 +101,6 @@ class RetryingHttpClient(TwilioHttpClient):
 
     def _backoff(self, attempt: int) -> float:
         return min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
-
-
-def retry_after(headers) -> float | None:
-    """Seconds from a Retry-After header (delta-seconds or HTTP date), capped; None if absent/bad."""
-    value = (headers or {}).get("Retry-After") or (headers or {}).get("retry-after")
-    if not value:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            seconds = parsedate_to_datetime(value).timestamp() - time.time()
-        except (TypeError, ValueError, IndexError, OverflowError):
-            return None
-    return max(0.0, min(MAX_RETRY_AFTER, seconds))
 
 
 def make_client(settings: Settings, *, max_attempts: int = 4, backoff: float = 0.5) -> Client:

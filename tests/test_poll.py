@@ -14,7 +14,8 @@ from pathlib import Path
 from bot import cli
 from bot.settings import Settings
 from jobs.poll import run_poll_pass
-from jobs.twilio_client import make_client, retry_after
+from jobs.retry_after import retry_after
+from jobs.twilio_client import MAX_RETRY_AFTER, make_client
 from storage.db import open_db
 from storage.failures import count_failures, failures_between, get_failure
 from storage.poll_state import get_poll_state, record_pass_ok
@@ -166,9 +167,10 @@ def test_hung_request_times_out_and_the_pass_fails_cleanly(db, twilio):
 
 def test_retry_after_forms():
     assert retry_after({"Retry-After": "3"}) == 3.0
-    assert retry_after({"Retry-After": "100000"}) == 60.0
+    assert retry_after({"Retry-After": "100000"}, cap=MAX_RETRY_AFTER) == 60.0
     assert retry_after({"Retry-After": "soon"}) is None
     assert retry_after({}) is None
+    assert retry_after({"retry-after": ["7"]}) == 7.0  # slack_sdk keeps header values in lists
 
 
 # -- the command --------------------------------------------------------------------------
