@@ -23,7 +23,7 @@ from slack_sdk.errors import SlackApiError
 from bot.action_ids import ActionId
 from bot.alert_blocks import alert_blocks, examples_blocks
 from jobs import alerts
-from bot.listeners.acks import ack_only
+from bot.listeners.acks import ack_only, button_value
 from bot.listeners.deps import ListenerDeps
 from jobs.rules import Rules
 
@@ -57,11 +57,6 @@ class AlertActions:
         return examples_blocks(report, alerts.examples(db, key, self.rules.examples))
 
 
-def _value(body: dict[str, Any]) -> str:
-    actions = body.get("actions") or [{}]
-    return str((actions[0] or {}).get("value") or "")[:300]
-
-
 def _user(body: dict[str, Any]) -> str:
     return str((body.get("user") or {}).get("id") or "")
 
@@ -75,15 +70,15 @@ def _replace(respond: Respond, rendered: tuple[list, str] | None) -> None:
 
 
 def on_acknowledge(body: dict, respond: Respond, actions: AlertActions) -> None:
-    _replace(respond, actions.acknowledge(_value(body), _user(body) or "someone"))
+    _replace(respond, actions.acknowledge(button_value(body), _user(body) or "someone"))
 
 
 def on_snooze(body: dict, respond: Respond, actions: AlertActions) -> None:
-    _replace(respond, actions.snooze(_value(body)))
+    _replace(respond, actions.snooze(button_value(body)))
 
 
 def on_examples(body: dict, client: WebClient, respond: Respond, actions: AlertActions) -> None:
-    blocks, text = actions.examples(_value(body))
+    blocks, text = actions.examples(button_value(body))
     channel = (body.get("channel") or {}).get("id") or (body.get("container") or {}).get("channel_id")
     user = _user(body)
     if channel and user:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from bot.listeners.acks import ack_only
+from bot.listeners.acks import ack_only, button_value
 from bot.listeners.deps import ListenerDeps
 from slack_bolt import App, Respond
 
@@ -15,7 +15,7 @@ from storage.knowledge import get
 
 def share_in_channel(body: dict, respond: Respond) -> None:
     """Repost the card publicly in place of the ephemeral one, credited to whoever shared it."""
-    info = get(_value(body))
+    info = get(button_value(body))
     if info is None:
         respond(text="That code is no longer in the knowledge base.", response_type="ephemeral", replace_original=False)
         return
@@ -29,14 +29,9 @@ def share_in_channel(body: dict, respond: Respond) -> None:
 
 
 def show_code(body: dict, respond: Respond) -> None:
-    info = get(_value(body))
+    info = get(button_value(body))
     if info is not None:
         respond(replace_original=True, blocks=card_blocks(info), text=card_fallback(info))
-
-
-def _value(body: dict) -> str:
-    actions = body.get("actions") or [{}]
-    return str(actions[0].get("value") or "")
 
 
 def register(app: App, deps: ListenerDeps) -> None:
