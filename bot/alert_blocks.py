@@ -28,12 +28,18 @@ FIELD_LIMIT = 2000
 TEXT_LIMIT = 3000  # fallback text: Slack allows far more; a notification needs far less
 
 
+def utc_text(epoch: int | None) -> str:
+    """A time as plain text, for surfaces without Slack's date tokens (Teams cards, fallbacks)."""
+    if not epoch:
+        return "—"
+    return datetime.fromtimestamp(int(epoch), timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def when(epoch: int | None, style: str = "{date_short_pretty} {time}") -> str:
     """A Slack date token: shown in each reader's own time zone, with a UTC fallback."""
     if not epoch:
         return "—"
-    fallback = datetime.fromtimestamp(int(epoch), timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    return f"<!date^{int(epoch)}^{style}|{fallback}>"
+    return f"<!date^{int(epoch)}^{style}|{utc_text(epoch)}>"
 
 
 def _md(text: str) -> MarkdownTextObject:

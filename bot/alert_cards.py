@@ -9,21 +9,14 @@ from __future__ import annotations
 
 import copy
 import json
-from datetime import datetime, timezone
 from typing import Any
 
-from bot.alert_blocks import what_happened
+from bot.alert_blocks import utc_text, what_happened
 from bot.mrkdwn import clip
 
 MAX_MESSAGE_BYTES = 27 * 1024  # Teams refuses messages over ~28 KB; keep a margin
 TEXT_LIMIT = 2000
 SHORTENED_NOTE = "(Shortened to fit a Teams message. The full report is in the digest.)"
-
-
-def _utc(epoch: int | None) -> str:
-    if not epoch:
-        return "—"
-    return datetime.fromtimestamp(int(epoch), timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def _text(text: str, **style: Any) -> dict[str, Any]:
@@ -51,7 +44,7 @@ def alert_card(report: dict[str, Any]) -> dict[str, Any]:
     """The alert as a card: title, what happened, facts, meaning, steps, a link to Twilio's docs."""
     resolved = report.get("state") == "resolved"
     icon = "✅" if resolved else ("🚨" if report["kind"] == "account" else "📈")
-    what = what_happened(report, _utc)
+    what = what_happened(report, utc_text)
     facts = [
         {"title": "Account", "value": report["account_sid"]},
         {"title": "Messaging service", "value": report.get("service_sid") or "—"},
@@ -84,7 +77,7 @@ def resolved_card(report: dict[str, Any]) -> dict[str, Any]:
     hours, minutes = divmod(quiet // 60, 60)
     body = [
         _text(f"✅ Resolved: {_headline(report)}", weight="Bolder", color="Good"),
-        _text(f"No failures for {hours} h {minutes:02d} min (last {_utc(report['last_seen'])}); "
+        _text(f"No failures for {hours} h {minutes:02d} min (last {utc_text(report['last_seen'])}); "
               f"{report['count']} in this incident.", spacing="None"),
         {"type": "FactSet", "facts": [
             {"title": "Account", "value": report["account_sid"]},
