@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from slack_sdk import WebClient  # noqa: E402
 
+from bench.common import percentile  # noqa: E402
 from bot.destinations import SlackDestination, slack_retry_handlers  # noqa: E402
 from jobs.alerts import observe  # noqa: E402
 from jobs.deliver import deliver_due  # noqa: E402
@@ -93,9 +94,8 @@ def fill(db, count: int, now: int) -> None:
 
 def percentiles(samples: list[float]) -> dict[str, float]:
     ordered = sorted(samples)
-    pick = lambda q: ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]  # noqa: E731
-    return {"n": len(ordered), "p50": statistics.median(ordered) * 1000, "p95": pick(0.95) * 1000,
-            "p99": pick(0.99) * 1000, "max": ordered[-1] * 1000}
+    return {"n": len(ordered), "p50": statistics.median(ordered) * 1000, "p95": percentile(ordered, 0.95) * 1000,
+            "p99": percentile(ordered, 0.99) * 1000, "max": ordered[-1] * 1000}
 
 
 def run(alerts: int, background: int, updates: int) -> dict[str, dict[str, float]]:

@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import percentile  # noqa: E402
 from bot.digest_blocks import digest_blocks  # noqa: E402
 from bot.digest_cards import digest_card  # noqa: E402
 from bot.digest_text import render_text  # noqa: E402
@@ -61,12 +62,6 @@ def populate(db, rows: int, days: int, end: int, seed: int = 7) -> None:
     return True
 
 
-def percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    index = min(len(ordered) - 1, max(0, round(pct / 100 * len(ordered) + 0.5) - 1))
-    return ordered[index]
-
-
 def time_it(fn, runs: int) -> list[float]:
     fn()  # warm the page cache and the knowledge base
     out = []
@@ -78,7 +73,7 @@ def time_it(fn, runs: int) -> list[float]:
 
 
 def show(label: str, ms: list[float]) -> str:
-    return (f"{label:<34} median {statistics.median(ms):7.1f} ms   p99 {percentile(ms, 99):7.1f} ms   "
+    return (f"{label:<34} median {statistics.median(ms):7.1f} ms   p99 {percentile(ms, 0.99):7.1f} ms   "
             f"max {max(ms):7.1f} ms   (n={len(ms)})")
 
 
