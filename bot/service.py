@@ -71,9 +71,9 @@ class Service:
 
     def digest(self) -> None:
         outcome = run_due_digest(self.pipeline.store.get(), self.settings, self.pipeline.destinations)
-        if outcome is not None:
-            log.info("digest %s: %d failures", outcome.report.period, outcome.report.total)
-            self.courier.wake()
+        if outcome is not None:  # already delivered; what failed is the courier's to retry
+            log.info("digest %s: %d failures; %s", outcome.report.period, outcome.report.total,
+                     outcome.delivery.summary())
 
     def start(self) -> None:
         """Start the courier (which first resumes anything a previous run left unsent) and the
