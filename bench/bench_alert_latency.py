@@ -29,10 +29,10 @@ from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from slack_sdk import WebClient  # noqa: E402
 
 from bench.common import percentile  # noqa: E402
-from bot.destinations import SlackDestination, slack_retry_handlers  # noqa: E402
+from bot.destinations import SlackDestination, slack_client  # noqa: E402
+from bot.settings import Settings  # noqa: E402
 from jobs.alerts import observe  # noqa: E402
 from jobs.deliver import deliver_due  # noqa: E402
 from jobs.rules import DEFAULT_RULES  # noqa: E402
@@ -103,7 +103,7 @@ def run(alerts: int, background: int, updates: int) -> dict[str, dict[str, float
         db = open_db(Path(folder) / "bench.db")
         now = int(time.time())
         fill(db, background, now)
-        client = WebClient(token=TOKEN, base_url=slack.api_url, timeout=5, retry_handlers=slack_retry_handlers())
+        client = slack_client(Settings(slack_bot_token=TOKEN, slack_api_url=slack.api_url, slack_timeout=5))
         destinations = [SlackDestination(client, CHANNEL)]
         posts: list[float] = []
         edits: list[float] = []

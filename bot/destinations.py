@@ -2,19 +2,16 @@
 webhook (urllib), or stdout when neither is configured. Each renders the item itself (Block
 Kit / Adaptive Card / one plain line) and raises jobs.deliver.DeliveryError for failures.
 
-Retries: short ones happen inside one call (slack_sdk retry handlers: 429 with a Retry-After
-of at most MAX_INLINE_WAIT seconds, 500/503, connections refused before the request was sent);
-anything longer goes back to the outbox, which retries with backoff. A request that may have
-reached Slack (timeout or dropped connection after sending) is never retried in-line: the
-outbox marks it "outcome unknown" and the next attempt first looks for it (`find_sent`) by the
-dedupe key each post carries in its message metadata.
+One claim, one request: retries belong to the outbox. A request that may have reached Slack (a
+timeout, a dropped connection, a 5xx) is marked "outcome unknown", and the next attempt, made
+once the claim's `settle_seconds` have passed, first looks for it (`find_sent`) by the dedupe
+key each post carries in its message metadata.
 """
 
 from __future__ import annotations
 
 import http.client
 import logging
-import random
 import socket
 import sys
 import time
@@ -24,14 +21,6 @@ from typing import Any, Callable, TextIO
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
-from slack_sdk.http_retry import RetryHandler
-from slack_sdk.http_retry.builtin_handlers import (
-    ConnectionErrorRetryHandler,
-    RateLimitErrorRetryHandler,
-    ServerErrorRetryHandler,
-)
-from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
-from slack_sdk.http_retry.jitter import Jitter
 
 from bot import alert_blocks, alert_cards
 from bot.digest_blocks import digest_blocks
@@ -45,8 +34,6 @@ from storage.outbox import OutboxItem
 log = logging.getLogger("smserror.destinations")
 
 METADATA_TYPE = "smserror_outbox"
-MAX_INLINE_WAIT = 5          # a longer Retry-After goes back to the outbox instead of blocking
-SLACK_TIMEOUT = 10
 TEAMS_TIMEOUT = 10
 # Edits of a message that is gone (deleted by someone) are done, not failed.
 _GONE = {"message_not_found", "cant_update_message", "edit_window_closed", "thread_not_found"}
@@ -92,44 +79,24 @@ def plain_render(item: OutboxItem) -> str:
 
 # -- Slack -----------------------------------------------------------------------------------
 
-class _ShortRateLimitHandler(RateLimitErrorRetryHandler):
-    """Waits out a 429 in-line only when Slack asks for a short wait."""
-
-    def _can_retry(self, *, state, request, response=None, error=None) -> bool:
-        if not super()._can_retry(state=state, request=request, response=response, error=error):
-            return False
-        return _wait(response.headers) <= MAX_INLINE_WAIT
-
-
 def _wait(headers) -> float:
     """What a 429 asks for; a second when it does not say."""
     seconds = retry_after(headers)
     return 1.0 if seconds is None else seconds
 
 
-class _ProportionalJitter(Jitter):
-    """0-20 % on top (slack_sdk's default adds up to a whole second to every wait)."""
-
-    def recalculate(self, duration: float) -> float:
-        return duration * random.uniform(1.0, 1.2)
-
-
-def slack_retry_handlers(max_retries: int = 3, backoff_factor: float = 0.2) -> list[RetryHandler]:
-    """In-line retries, 3 in all per call: waits of about 0.2, 0.4 and 0.8 s (or a short Retry-After)."""
-    interval = BackoffRetryIntervalCalculator(backoff_factor=backoff_factor, jitter=_ProportionalJitter())
-    return [
-        _ShortRateLimitHandler(max_retry_count=max_retries),
-        ServerErrorRetryHandler(max_retry_count=max_retries, interval_calculator=interval),
-        # only a URLError: the request never went out (refused, DNS). A reset or timeout after
-        # sending is left to the outbox, which checks before posting again.
-        ConnectionErrorRetryHandler(max_retry_count=max_retries, interval_calculator=interval,
-                                    error_types=[urllib.error.URLError]),
-    ]
+def settle_seconds(timeout: float) -> float:
+    """How long after a claim a send's fate is known: one request's timeout, and as much again
+    for the destination to finish storing what it took in just before we gave up."""
+    return 2 * timeout + 2
 
 
-def slack_client(settings: Settings, timeout: int = SLACK_TIMEOUT) -> WebClient:
-    return WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=timeout,
-                     retry_handlers=slack_retry_handlers())
+def slack_client(settings: Settings) -> WebClient:
+    # No in-line retries: a post that failed goes back to the outbox, whose next attempt first
+    # asks Slack whether the post got through. An in-line retry of a 5xx or a timeout would post
+    # again what Slack may already have stored, and would outlast the claim's settle time.
+    return WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=settings.slack_timeout,
+                     retry_handlers=[])
 
 
 class SlackDestination:
@@ -139,6 +106,7 @@ class SlackDestination:
     def __init__(self, client: WebClient, channel: str) -> None:
         self.client = client
         self.channel = channel
+        self.settle_seconds = settle_seconds(client.timeout)
 
     def _channel(self, item: OutboxItem) -> str:
         source = item.parent.payload if item.parent is not None else item.payload
@@ -202,7 +170,9 @@ class SlackDestination:
                 raise _Gone(error) from None
             if status == 429:
                 raise DeliveryError("Slack rate limit (429)", retry_after=_wait(dict(exc.response.headers))) from None
-            raise DeliveryError(f"Slack {method.__name__}: HTTP {status} {error or 'error'}") from None
+            # a 5xx may come after Slack stored the post: the next attempt looks before posting
+            raise DeliveryError(f"Slack {method.__name__}: HTTP {status} {error or 'error'}",
+                                unknown=status >= 500, permanent=status == 200) from None
         except urllib.error.URLError as exc:  # never went out: safe to send again
             raise DeliveryError(f"Slack unreachable: {exc.reason}") from None
         except (TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException, OSError) as exc:
@@ -226,6 +196,7 @@ class TeamsDestination:
     def __init__(self, url: str, timeout: float = TEAMS_TIMEOUT) -> None:
         self.url = url  # holds a signature: never logged
         self.timeout = timeout
+        self.settle_seconds = settle_seconds(timeout)
 
     def send(self, item: OutboxItem) -> str:
         body = alert_cards.encode(alert_cards.teams_message(teams_render(item)))
@@ -255,6 +226,7 @@ class TeamsDestination:
 class StdoutDestination:
     name = "stdout"
     kinds = None
+    settle_seconds = 1
 
     def __init__(self, stream: TextIO | None = None) -> None:
         self.stream = stream

@@ -26,6 +26,7 @@ class Settings:
     slack_channel: str = ""
     slack_app_token: str = field(default="", repr=False)
     slack_api_url: str = "https://slack.com/api/"
+    slack_timeout: float = 10.0
     twilio_account_sid: str = ""
     twilio_auth_token: str = field(default="", repr=False)
     twilio_api_key: str = ""
@@ -91,6 +92,7 @@ class Settings:
             slack_channel=get("SLACK_CHANNEL"),
             slack_app_token=get("SLACK_APP_TOKEN"),
             slack_api_url=_url(get("SLACK_API_URL", cls.slack_api_url), "SLACK_API_URL", slash=True),
+            slack_timeout=_number(get("SMSERROR_SLACK_TIMEOUT", "10"), "SMSERROR_SLACK_TIMEOUT", float, 1, 120),
             twilio_account_sid=get("TWILIO_ACCOUNT_SID"),
             twilio_auth_token=get("TWILIO_AUTH_TOKEN"),
             twilio_api_key=get("TWILIO_API_KEY"),

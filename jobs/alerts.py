@@ -27,7 +27,7 @@ from jobs.rules import DEFAULT_RULES, Rules
 from storage import knowledge
 from storage import alert_groups, outbox
 from storage.alert_groups import AlertGroup, group_key
-from storage.outbox import transaction
+from storage.db import transaction
 from storage.privacy import mask_number
 
 log = logging.getLogger("smserror.alerts")

@@ -18,33 +18,40 @@ import logging
 import random
 import time
 from dataclasses import dataclass, field
-from typing import Iterable, Protocol, runtime_checkable
+from typing import Callable, Iterable, Protocol, runtime_checkable
 
 from jobs import alerts
-from storage import alert_groups, outbox
-from storage.outbox import OutboxItem, transaction
+from storage import alert_groups, leases, outbox
+from storage.db import transaction
+from storage.leases import Lease
+from storage.outbox import OutboxItem
 
 log = logging.getLogger("smserror.deliver")
 
 BACKOFF_FIRST = 30
 BACKOFF_MAX = 3600
 EDIT_KINDS = frozenset({"alert-edit"})
+DEFAULT_SETTLE = 30  # for a destination that does not say how long its sends can take
 
 
 class DeliveryError(Exception):
     """A send that failed. `retry_after`: seconds the destination asked us to wait.
-    `unknown`: the destination may have received it (timeout after sending, dropped connection)."""
+    `unknown`: the destination may have received it (timeout after sending, dropped connection).
+    `permanent`: the destination refused for a reason that waiting will not fix (a missing scope)."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None, unknown: bool = False) -> None:
+    def __init__(self, message: str, *, retry_after: float | None = None, unknown: bool = False,
+                 permanent: bool = False) -> None:
         super().__init__(message)
         self.retry_after = retry_after
         self.unknown = unknown
+        self.permanent = permanent
 
 
 @runtime_checkable
 class Destination(Protocol):
     name: str                       # "slack", "teams", "stdout": the outbox's destination column
     kinds: frozenset[str] | None    # outbox kinds it shows (None: all)
+    settle_seconds: float           # longest a send can take: after it, the post exists or never will
 
     def send(self, item: OutboxItem) -> str | None:
         """Post the item (a reply when item.parent is set); return its reference (Slack ts)."""
@@ -60,9 +67,12 @@ class DeliveryReport:
     waiting: int = 0        # replies/edits whose parent is not sent yet, or rows for absent destinations
     skipped: int = 0        # superseded edits, rows a destination cannot show
     errors: list[str] = field(default_factory=list)
+    leader: str | None = None  # another process leads and delivers: this call sent nothing
 
     def summary(self) -> str:
         text = f"delivered {len(self.sent)}, retrying {len(self.retrying)}, waiting {self.waiting}"
+        if self.leader:
+            text += f" (the running smserror run, {self.leader.rsplit(':', 1)[0]}, delivers them)"
         return text + (f"; last error: {self.errors[-1]}" if self.errors else "")
 
 
@@ -72,85 +82,114 @@ def backoff(attempts: int) -> int:
     return int(base * random.uniform(0.9, 1.1))
 
 
-def deliver_due(db, destinations: Iterable[Destination], now: float | None = None, *, limit: int = 200) -> DeliveryReport:
-    """Send every due outbox row to its destination, oldest first. Safe to call from several
+def deliver_due(db, destinations: Iterable[Destination], now: float | None = None, *, lease: Lease | None = None,
+                holder: str | None = None, limit: int = 200) -> DeliveryReport:
+    """Send every due outbox row to its destination, oldest first.
+
+    The leader passes its `lease`: every claim then checks it is still the leader in the same
+    term. Without one (a one-shot command), rows are delivered only while no other process
+    leads; otherwise they are left to the leader (`report.leader`). Safe to call from several
     threads or processes at once: each row is claimed before it is sent."""
-    now = int(time.time() if now is None else now)
+    clock = _clock(now)
+    holder = lease.holder if lease is not None else (holder or leases.process_holder())
     by_name = {d.name: d for d in destinations}
     report = DeliveryReport()
-    if not by_name:
+    if lease is None:
+        report.leader = leases.holder_other_than(db, leases.LEADER, holder, clock())
+    if not by_name or report.leader:
         report.waiting = len(outbox.pending(db))
         return report
-    outbox.fan_out(db, now, {name: d.kinds for name, d in by_name.items()})
-    items = outbox.due(db, now, set(by_name), limit=limit)
+    outbox.fan_out(db, clock(), {name: d.kinds for name, d in by_name.items()})
+    items = outbox.due(db, clock(), set(by_name), limit=limit)
     newest_edit: dict[tuple[str, str], int] = {}
     for item in items:
         if item.kind in EDIT_KINDS:
             newest_edit[(item.payload.get("parent", ""), item.destination)] = item.id
     for item in items:
         if item.kind in EDIT_KINDS and newest_edit[(item.payload.get("parent", ""), item.destination)] != item.id:
-            outbox.mark_skipped(db, item, "superseded by a newer edit", now)  # the newest edit renders the current state
-            report.skipped += 1
+            # the newest edit renders the current state
+            if outbox.mark_skipped(db, item, "superseded by a newer edit", clock()):
+                report.skipped += 1
             continue
-        _deliver_one(db, by_name[item.destination], item, now, report)
+        _deliver_one(db, by_name[item.destination], item, clock, report, holder, lease)
     report.waiting += len([i for i in outbox.pending(db) if i.destination not in by_name and i.destination != outbox.FANOUT])
     return report
 
 
-def _deliver_one(db, destination: Destination, item: OutboxItem, now: int, report: DeliveryReport) -> None:
+def _clock(now: float | None) -> Callable[[], float]:
+    """The time of each step: `now` (tests pass a fixed one) plus what has elapsed since the call,
+    so a claim made late in a long pass is dated when it is made."""
+    start, base = time.monotonic(), time.time() if now is None else now
+    return lambda: base + (time.monotonic() - start)
+
+
+def _deliver_one(db, destination: Destination, item: OutboxItem, clock: Callable[[], float], report: DeliveryReport,
+                 holder: str, lease: Lease | None) -> None:
     parent_key = item.payload.get("parent")
     if parent_key:
         parent = outbox.find_for(db, parent_key, item.destination)
         if parent is None or (parent.sent_at is not None and not parent.response_ts):
-            outbox.mark_skipped(db, item, "its parent was never posted to this destination", now)
-            report.skipped += 1
+            if outbox.mark_skipped(db, item, "its parent was never posted to this destination", clock()):
+                report.skipped += 1
             return
         if parent.sent_at is None:
             report.waiting += 1  # deliver after the parent: its ts is needed
             return
         item.parent = parent
     maybe_sent = item.outcome_unknown
-    if not outbox.claim(db, item, now):
-        return  # another thread or process has it
+    settle = getattr(destination, "settle_seconds", DEFAULT_SETTLE)
+    if not outbox.claim(db, item, clock(), settle, holder=holder, lease=lease):
+        return  # another deliverer has it, or this one may no longer deliver
     try:
         ref = _already_sent(destination, item) if maybe_sent else None
+        maybe_sent = False  # the lookup answered: an earlier attempt did not get through
         if ref is None:
             if item.kind in EDIT_KINDS:
-                item.payload = alerts.refresh(db, item.payload, now)
+                item.payload = alerts.refresh(db, item.payload, int(clock()))
                 destination.update(item, item.parent.response_ts)
                 ref = item.parent.response_ts
             else:
                 ref = destination.send(item)
     except DeliveryError as exc:
-        wait = exc.retry_after if exc.retry_after is not None else backoff(item.attempts)
-        outbox.mark_retry(db, item, str(exc), now + max(1, int(wait + 0.999)), unknown=exc.unknown)
+        retry_at = clock() + max(1.0, exc.retry_after if exc.retry_after is not None else backoff(item.attempts))
+        if exc.unknown:  # this send may yet land: look for it only once its fate is settled
+            retry_at = max(retry_at, item.settle_at or retry_at)
+        outbox.mark_retry(db, item, str(exc), retry_at, unknown=exc.unknown or maybe_sent)
         report.retrying.append(item.dedupe_key)
         report.errors.append(f"{item.destination}: {exc}")
         log.warning("delivery of %s to %s failed (attempt %d): %s", item.kind, item.destination, item.attempts, exc)
         return
     except BrokenPipeError:  # our own stdout is gone (`smserror demo | head`): nothing more to show
-        outbox.mark_retry(db, item, "stdout closed", now)
+        outbox.mark_retry(db, item, "stdout closed", clock(), unknown=maybe_sent)
         raise
     except Exception as exc:  # noqa: BLE001 - a renderer bug must not stop the queue; keep the row
-        outbox.mark_retry(db, item, f"{type(exc).__name__}: {exc}", now + backoff(item.attempts))
+        outbox.mark_retry(db, item, f"{type(exc).__name__}: {exc}", clock() + backoff(item.attempts),
+                          unknown=maybe_sent)
         report.retrying.append(item.dedupe_key)
         report.errors.append(f"{item.destination}: {type(exc).__name__}: {exc}")
         log.error("delivery of %s to %s raised %s: %s", item.kind, item.destination, type(exc).__name__, exc)
         return
     with transaction(db):  # the ts and "sent" are recorded together, or not at all
-        outbox.mark_sent(db, item, ref or "", now)
+        if not outbox.mark_sent(db, item, ref or "", clock()):
+            log.warning("%s was posted, but its claim had been taken over: the new deliverer finds it by its "
+                        "metadata", item.dedupe_key)
+            return
         if item.kind == "alert" and item.destination == "slack" and ref:
             alert_groups.record_post(db, item.payload["group"], item.payload["posted_at"], item.sent_to, ref)
     report.sent.append(item.dedupe_key)
 
 
 def _already_sent(destination: Destination, item: OutboxItem) -> str | None:
-    """An earlier attempt may have got through: ask the destination (Slack: message metadata)."""
+    """An earlier attempt may have got through: ask the destination (Slack: message metadata).
+    A DeliveryError here means it cannot tell yet: the row is retried, and asked again, later."""
     find = getattr(destination, "find_sent", None)
     if find is None:
         return None
     try:
         return find(item)
-    except Exception as exc:  # noqa: BLE001 - cannot tell: send again (a duplicate beats a loss)
-        log.warning("could not check whether %s reached %s: %s", item.dedupe_key, item.destination, exc)
+    except DeliveryError as exc:
+        if not exc.permanent:
+            raise
+        # it never will be able to tell (a scope is missing): a duplicate beats a loss
+        log.warning("could not check whether %s reached %s (%s): posting again", item.dedupe_key, item.destination, exc)
         return None

@@ -27,6 +27,7 @@ from jobs.deliver import deliver_due
 from jobs.scheduler import DIGEST_GRACE, DigestPeriod, digest_due
 from storage import digest_queries as q
 from storage import digest_runs, knowledge, outbox
+from storage.db import transaction
 from storage.privacy import mask_number, mask_numbers_in_text
 
 DIGEST_KIND = "digest"
@@ -282,7 +283,7 @@ def enqueue_digest(db, report: DigestReport, destinations: Iterable, now: int, *
     was already there. Returns whether anything new was enqueued."""
     payload = report.to_dict()
     key = dedupe_key(report)
-    with outbox.transaction(db):
+    with transaction(db):
         if claim_period and not digest_runs.claim(db, report.period, now, report.total):
             return False
         added = False

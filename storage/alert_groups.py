@@ -2,7 +2,7 @@
 
 A group remembers its current incident (first_seen .. last_seen, count), the top-level post
 that announced it (posted_at, slack_channel, slack_ts), and what people did to it (acked_by,
-snoozed_until). Writes happen inside the callers' transactions (storage.outbox.transaction).
+snoozed_until). Writes happen inside the callers' transactions (storage.db.transaction).
 """
 
 from __future__ import annotations

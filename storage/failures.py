@@ -17,13 +17,13 @@ exact even with another process writing) and written with one `executemany` upse
 
 from __future__ import annotations
 
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Iterable, Iterator
+from typing import Iterable
 
 import sqlite_utils
+
+from storage.db import transaction
 
 FAILED_STATUSES = frozenset({"failed", "undelivered"})
 SOURCES = frozenset({"poll", "callback", "import"})
@@ -31,9 +31,6 @@ COLUMNS = ("sid", "account_sid", "service_sid", "sender", "recipient", "status",
 NEW_KEYS = ("sid", "account_sid", "service_sid", "sender", "recipient", "status", "error_code", "sent_at")
 CHUNK = 2000
 _SELECT_CHUNK = 500  # well under SQLite's bound-parameter limit
-
-# One connection is shared by the HTTP threads and the scheduler: serialise write transactions.
-_WRITE_LOCK = threading.RLock()
 
 _UPSERT_SQL = """
 INSERT INTO failures (sid, account_sid, service_sid, sender, recipient, status, error_code,
@@ -61,20 +58,6 @@ class UpsertResult:
         self.updated += other.updated
         self.unchanged += other.unchanged
         self.ignored += other.ignored
-
-
-@contextmanager
-def write_transaction(db: sqlite_utils.Database) -> Iterator[None]:
-    """BEGIN IMMEDIATE ... COMMIT (ROLLBACK on any exception), one writer at a time."""
-    with _WRITE_LOCK:
-        conn = db.conn
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
 
 
 def failure_row(raw: dict, now: int) -> dict | None:
@@ -128,7 +111,7 @@ def upsert_failures(
         raise ValueError(f"source must be one of {sorted(SOURCES)}")
     result = UpsertResult()
     iterator = iter(rows)
-    with write_transaction(db):
+    with transaction(db):
         while True:
             chunk = list(islice(iterator, CHUNK))
             if not chunk:

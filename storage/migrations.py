@@ -70,4 +70,20 @@ MIGRATIONS: list[str] = [
         failures INTEGER NOT NULL
     );
     """,
+    # 2: the leader lease, and outbox claims dated from the claim instead of a pid in last_error
+    """
+    CREATE TABLE leases (
+        name TEXT PRIMARY KEY,
+        holder TEXT NOT NULL,
+        epoch INTEGER NOT NULL,
+        expires_at REAL NOT NULL,
+        acquired_at REAL NOT NULL
+    );
+
+    ALTER TABLE outbox ADD COLUMN claim TEXT;
+    ALTER TABLE outbox ADD COLUMN claimed_at REAL;
+    ALTER TABLE outbox ADD COLUMN settle_at REAL;
+    UPDATE outbox SET last_error = 'outcome unknown: ' || last_error
+        WHERE sent_at IS NULL AND last_error LIKE 'in flight by %';
+    """,
 ]

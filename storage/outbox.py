@@ -4,56 +4,33 @@ A row is one message for one destination ("slack", "teams", "stdout"), or for "*
 destination configured when it is delivered; `fan_out` turns it into one row per destination).
 `dedupe_key` is unique, so enqueueing the same thing twice is a no-op.
 
-Delivery of a row, crash-safe:
-  1. `claim` (one committed UPDATE): attempts+1, `last_error` = "in flight by <pid>:<token>",
-     and `next_attempt_at` pushed out by a lease, so no other thread or process takes the row.
+Delivery of a row, exactly once:
+  1. `claim` (one conditional UPDATE): attempts+1, `claim` = the deliverer's term and attempt,
+     `claimed_at` = the moment of the claim, `settle_at` = when the send's fate will be known
+     (the destination's own client timeout has passed: by then it has stored the post or never
+     will). Only the leader claims, and the statement checks its lease and epoch; a one-shot
+     command claims only while no leader is alive.
   2. the send.
-  3. `mark_sent` (one transaction with whatever else must record the reference, e.g. the alert
-     group's Slack ts) or `mark_retry` / `mark_unknown`.
-A process killed between 1 and 3 leaves the row "in flight" under a dead pid: the next
-deliverer takes it over at once (`stale_claims`) and, since the send may have happened, asks
-the destination whether it did before sending again.
+  3. `mark_sent` / `mark_retry` / `mark_skipped`, each conditional on the claim: a deliverer
+     whose claim was taken over changes nothing.
+A claim still set after `settle_at` belonged to a deliverer that died mid-send: the next one
+takes the row and, since the post may have gone out, asks the destination before sending again.
 """
 
 from __future__ import annotations
 
 import json
-import os
-import secrets
-import threading
-from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Iterator
+from typing import Any
 
 import sqlite_utils
 
+from storage.db import transaction
+from storage.leases import LEADER, Lease
+
 FANOUT = "*"
-IN_FLIGHT = "in flight by "
 UNKNOWN = "outcome unknown: "
 SKIPPED = "skipped: "
-LEASE_SECONDS = 300
-_TOKEN = secrets.token_hex(4)  # tells this process apart from an earlier one that had the same pid
-
-# Threads may share one connection: one transaction at a time in this process (other
-# processes and connections are serialised by SQLite itself, BEGIN IMMEDIATE + busy timeout).
-_WRITE_LOCK = threading.RLock()
-
-
-@contextmanager
-def transaction(db: sqlite_utils.Database) -> Iterator[sqlite_utils.Database]:
-    """BEGIN IMMEDIATE … COMMIT on `db`, serialised with other threads sharing the connection.
-    Nested use joins the outer transaction."""
-    with _WRITE_LOCK:
-        if db.conn.in_transaction:
-            yield db
-            return
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            yield db
-        except BaseException:
-            db.conn.rollback()
-            raise
-        db.execute("COMMIT")
 
 
 @dataclass
@@ -69,6 +46,9 @@ class OutboxItem:
     sent_at: int | None
     response_ts: str | None
     last_error: str | None
+    claim: str | None = None
+    claimed_at: float | None = None
+    settle_at: float | None = None
     parent: "OutboxItem | None" = field(default=None, repr=False)  # set by the deliverer for replies/edits
     sent_to: str | None = None  # set by a destination: where it went (the Slack channel ID)
 
@@ -81,11 +61,11 @@ class OutboxItem:
     @property
     def outcome_unknown(self) -> bool:
         """An earlier attempt may have reached the destination: ask before sending again."""
-        error = self.last_error or ""
-        return self.attempts > 0 and (error.startswith(IN_FLIGHT) or error.startswith(UNKNOWN))
+        return self.attempts > 0 and (self.claim is not None or (self.last_error or "").startswith(UNKNOWN))
 
 
-_COLUMNS = "id, dedupe_key, destination, kind, payload, created_at, attempts, next_attempt_at, sent_at, response_ts, last_error"
+_COLUMNS = ("id, dedupe_key, destination, kind, payload, created_at, attempts, next_attempt_at, sent_at, response_ts,"
+            " last_error, claim, claimed_at, settle_at")
 
 
 def _items(db: sqlite_utils.Database, where: str, params: tuple | dict = ()) -> list[OutboxItem]:
@@ -125,7 +105,7 @@ def find_for(db, dedupe_key: str, destination: str) -> OutboxItem | None:
     return found[0] if found else None
 
 
-def fan_out(db, now: int, destinations: dict[str, set[str] | None]) -> int:
+def fan_out(db, now: float, destinations: dict[str, set[str] | None]) -> int:
     """Turn every unsent "*" row into one row per destination that takes its kind.
     `destinations` maps a name to the kinds it takes (None: all). Returns rows created."""
     created = 0
@@ -148,84 +128,88 @@ def fan_out(db, now: int, destinations: dict[str, set[str] | None]) -> int:
     return created
 
 
-def due(db, now: int, destinations: set[str], limit: int = 200) -> list[OutboxItem]:
-    """Unsent rows for these destinations whose time has come, oldest first; includes rows
-    claimed by a process that no longer exists."""
+def due(db, now: float, destinations: set[str], limit: int = 200) -> list[OutboxItem]:
+    """Unsent rows for these destinations whose time has come, oldest first: unclaimed, or
+    claimed by a deliverer that did not finish before the send's fate was settled."""
     if not destinations:
         return []
     marks = ",".join("?" * len(destinations))
-    names = tuple(sorted(destinations))
-    ready = _items(
-        db, f"sent_at IS NULL AND destination IN ({marks}) AND next_attempt_at <= ? ORDER BY id LIMIT ?",
-        (*names, int(now), limit),
+    return _items(
+        db, f"sent_at IS NULL AND destination IN ({marks}) AND next_attempt_at <= ?"
+        " AND (claim IS NULL OR settle_at <= ?) ORDER BY id LIMIT ?",
+        (*sorted(destinations), now, now, limit),
     )
-    stale = [item for item in _items(
-        db, f"sent_at IS NULL AND destination IN ({marks}) AND next_attempt_at > ? AND last_error LIKE ?",
-        (*names, int(now), IN_FLIGHT + "%"),
-    ) if _claim_is_stale(item.last_error or "")]
-    return sorted(ready + stale, key=lambda item: item.id)[:limit]
 
 
-def _claim_is_stale(last_error: str) -> bool:
-    owner = last_error.removeprefix(IN_FLIGHT)
-    pid_text, _, token = owner.partition(":")
-    try:
-        pid = int(pid_text)
-    except ValueError:
-        return True
-    if pid == os.getpid():
-        return token != _TOKEN
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except (PermissionError, OSError):
-        return False
-    return False
+def _fence(lease: Lease | None, holder: str) -> tuple[str, dict[str, Any]]:
+    """The condition a deliverer's claim carries: the leader's lease is still its own, in the
+    same term; or, for a one-shot command, that no other process leads."""
+    if lease is not None:
+        return ("EXISTS (SELECT 1 FROM leases WHERE name = :lease AND holder = :holder AND epoch = :epoch"
+                " AND expires_at > :now)", {"lease": lease.name, "holder": lease.holder, "epoch": lease.epoch})
+    return ("NOT EXISTS (SELECT 1 FROM leases WHERE name = :lease AND holder != :holder AND expires_at > :now)",
+            {"lease": LEADER, "holder": holder})
 
 
-def claim(db, item: OutboxItem, now: int, lease: int = LEASE_SECONDS) -> bool:
-    """Take the row for one attempt. False if someone else has it or it was sent meanwhile."""
+def claim(db, item: OutboxItem, now: float, settle_seconds: float, *, holder: str, lease: Lease | None = None) -> bool:
+    """Take the row for one attempt, dated `now`. False if another deliverer has it, it was sent
+    meanwhile, or the fence fails (this deliverer is not, or no longer, allowed to deliver)."""
+    fence, params = _fence(lease, holder)
     with transaction(db):
-        row = db.execute("SELECT sent_at, next_attempt_at, last_error FROM outbox WHERE id = ?", (item.id,)).fetchone()
-        if row is None or row[0] is not None:
-            return False
-        in_flight = (row[2] or "").startswith(IN_FLIGHT)
-        if row[1] > now and not (in_flight and _claim_is_stale(row[2])):
-            return False
-        db.execute(
-            "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?, last_error = ? WHERE id = ?",
-            (int(now) + lease, f"{IN_FLIGHT}{os.getpid()}:{_TOKEN}", item.id),
-        )
-    item.attempts += 1
-    item.last_error = f"{IN_FLIGHT}{os.getpid()}:{_TOKEN}"
+        row = db.execute(
+            f"""
+            UPDATE outbox SET attempts = attempts + 1, claim = :who || '#' || (attempts + 1),
+                              claimed_at = :now, settle_at = :settle
+            WHERE id = :id AND sent_at IS NULL AND next_attempt_at <= :now
+              AND (claim IS NULL OR settle_at <= :now) AND {fence}
+            RETURNING attempts, claim, claimed_at, settle_at
+            """,
+            {**params, "id": item.id, "now": now, "settle": now + settle_seconds,
+             "who": lease.token if lease is not None else holder},
+        ).fetchone()
+    if row is None:
+        return False
+    item.attempts, item.claim, item.claimed_at, item.settle_at = row
     return True
 
 
-def mark_sent(db, item: OutboxItem, ref: str | None, now: int) -> None:
-    """Record the send. Call inside `transaction(db)` together with anything else that must
-    record `ref` (the caller's transaction is joined)."""
+def _finish(db, item: OutboxItem, sets: str, params: dict[str, Any]) -> bool:
+    """Apply `sets` to the row if `item`'s claim (or, unclaimed, its unsent state) still holds."""
     with transaction(db):
-        db.execute(
-            "UPDATE outbox SET sent_at = ?, response_ts = ?, last_error = NULL WHERE id = ?",
-            (int(now), ref, item.id),
+        cursor = db.execute(
+            f"UPDATE outbox SET {sets}, claim = NULL WHERE id = :id AND sent_at IS NULL AND claim IS :claim",
+            {**params, "id": item.id, "claim": item.claim},
         )
-    item.sent_at, item.response_ts, item.last_error = int(now), ref, None
+    return cursor.rowcount == 1
 
 
-def mark_skipped(db, item: OutboxItem, reason: str, now: int) -> None:
+def mark_sent(db, item: OutboxItem, ref: str | None, now: float) -> bool:
+    """Record the send; False (nothing changed) if the claim was taken over meanwhile. Call
+    inside `transaction(db)` together with anything else that must record `ref`."""
+    if not _finish(db, item, "sent_at = :now, response_ts = :ref, last_error = NULL", {"now": int(now), "ref": ref}):
+        return False
+    item.sent_at, item.response_ts, item.last_error, item.claim = int(now), ref, None, None
+    return True
+
+
+def mark_skipped(db, item: OutboxItem, reason: str, now: float) -> bool:
     """Done without sending (superseded edit, destination that cannot show it). Kept for the record."""
-    with transaction(db):
-        db.execute("UPDATE outbox SET sent_at = ?, last_error = ? WHERE id = ?", (int(now), SKIPPED + reason, item.id))
-    item.sent_at, item.last_error = int(now), SKIPPED + reason
+    text = SKIPPED + reason
+    if not _finish(db, item, "sent_at = :now, last_error = :text", {"now": int(now), "text": text}):
+        return False
+    item.sent_at, item.last_error, item.claim = int(now), text, None
+    return True
 
 
-def mark_retry(db, item: OutboxItem, error: str, retry_at: int, unknown: bool = False) -> None:
-    """The attempt failed; try again at `retry_at`. `unknown`: it may have been delivered."""
+def mark_retry(db, item: OutboxItem, error: str, retry_at: float, unknown: bool = False) -> bool:
+    """The attempt failed; try again at `retry_at`. `unknown`: a post may exist, so the next
+    attempt looks for it before sending."""
     text = (UNKNOWN if unknown else "") + error[:500]
-    with transaction(db):
-        db.execute("UPDATE outbox SET next_attempt_at = ?, last_error = ? WHERE id = ?", (int(retry_at), text, item.id))
-    item.next_attempt_at, item.last_error = int(retry_at), text
+    retry = round(retry_at)
+    if not _finish(db, item, "next_attempt_at = :retry, last_error = :text", {"retry": retry, "text": text}):
+        return False
+    item.next_attempt_at, item.last_error, item.claim = retry, text, None
+    return True
 
 
 def pending(db) -> list[OutboxItem]:

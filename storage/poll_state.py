@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite_utils
 
-from storage.failures import write_transaction
+from storage.db import transaction
 
 
 def get_poll_state(db: sqlite_utils.Database, account_sid: str) -> dict | None:
@@ -27,7 +27,7 @@ def record_pass_ok(
     db: sqlite_utils.Database, account_sid: str, *, pass_at: int, swept: bool, ok_at: int, friendly_name: str | None = None
 ) -> None:
     """A pass that started at `pass_at` read its whole window: the next one may start from there."""
-    with write_transaction(db):
+    with transaction(db):
         db.conn.execute(
             """
             INSERT INTO poll_state (account_sid, friendly_name, last_pass_at, last_sweep_at, last_ok_at, last_error)
@@ -45,7 +45,7 @@ def record_pass_ok(
 
 def record_pass_error(db: sqlite_utils.Database, account_sid: str, error: str) -> None:
     """Note the error without moving the window."""
-    with write_transaction(db):
+    with transaction(db):
         db.conn.execute(
             """
             INSERT INTO poll_state (account_sid, last_error) VALUES (?, ?)

@@ -9,9 +9,8 @@ import json
 import time
 
 import pytest
-from slack_sdk import WebClient
 
-from bot.destinations import SlackDestination, StdoutDestination, TeamsDestination, build_destinations, slack_retry_handlers
+from bot.destinations import SlackDestination, StdoutDestination, TeamsDestination, build_destinations, slack_client
 from bot.settings import ConfigError, Settings
 from jobs import alerts
 from jobs.deliver import deliver_due
@@ -41,11 +40,10 @@ def seen(db, rows: list[dict], now: int, rules=DEFAULT_RULES):
     return alerts.observe(db, result.new, now, rules)
 
 
-def slack_destination(fake: FakeSlack, channel: str = CHANNEL, timeout: int = 3, backoff: float = 0.02) -> SlackDestination:
-    """The production destination and retry handlers; in-line waits shortened unless `backoff` says otherwise."""
-    client = WebClient(token=TOKEN, base_url=fake.api_url, timeout=timeout,
-                       retry_handlers=slack_retry_handlers(backoff_factor=backoff))
-    return SlackDestination(client, channel)
+def slack_destination(fake: FakeSlack, channel: str = CHANNEL, timeout: int = 3) -> SlackDestination:
+    """The production destination and client, pointed at the fake."""
+    settings = Settings(slack_bot_token=TOKEN, slack_api_url=fake.api_url, slack_timeout=timeout)
+    return SlackDestination(slack_client(settings), channel)
 
 
 def kinds(db) -> list[str]:

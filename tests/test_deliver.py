@@ -31,29 +31,62 @@ def one_alert(db, now: int = T0) -> str:
     return seen(db, [failure(at=now)], now).enqueued[0]
 
 
-def test_503s_and_a_429_then_success_post_exactly_once(db, slack):
-    one_alert(db)
-    slack.fail(503, times=2, path_prefix="/api/chat.postMessage")
+def test_a_5xx_is_an_unknown_outcome_looked_up_once_settled_then_posted_once(db, slack):
+    key = one_alert(db)
+    dest = [slack_destination(slack)]
+    slack.fail(503, path_prefix="/api/chat.postMessage")
+    first = deliver_due(db, dest, T0)
+    assert first.sent == [] and "HTTP 503" in first.errors[0]
+    row = outbox.find_for(db, key, "slack")
+    assert row.outcome_unknown and row.claim is None
+    assert row.next_attempt_at >= T0 + dest[0].settle_seconds, "not retried before Slack's fate is settled"
+    assert deliver_due(db, dest, T0 + 2).sent == []
+    assert len(slack.requests_to("chat.postMessage")) == 1, "one request per claim: no in-line retry"
+    slack.fail(429, headers={"Retry-After": "7"}, body={"ok": False, "error": "ratelimited"},
+               path_prefix="/api/conversations.history")
+    second = deliver_due(db, dest, T0 + 60)
+    assert second.sent == [] and "429" in second.errors[0], "a lookup that cannot answer does not post"
+    assert T0 + 60 + 7 <= outbox.find_for(db, key, "slack").next_attempt_at <= T0 + 60 + 8
+    assert len(slack.requests_to("chat.postMessage")) == 1
+    third = deliver_due(db, dest, T0 + 120)
+    assert third.sent == [key + "@slack"] and len(slack.messages) == 1
+    assert len(slack.requests_to("conversations.history")) == 2
+    row = outbox.find_for(db, key, "slack")
+    assert row.response_ts == slack.messages[0].ts and row.attempts == 3
+    assert alert_groups.get(db, GROUP).slack_ts == slack.messages[0].ts
+
+
+def test_a_5xx_after_slack_stored_the_post_is_found_not_posted_again(db, slack):
+    key = one_alert(db)
+    dest = [slack_destination(slack)]
+    slack.post_then_fail(1, status=500)
+    assert deliver_due(db, dest, T0).sent == [] and len(slack.messages) == 1
+    assert len(deliver_due(db, dest, T0 + 60).sent) == 1
+    assert len(slack.messages) == 1 and len(slack.requests_to("chat.postMessage")) == 1
+    assert outbox.find_for(db, key, "slack").response_ts == slack.messages[0].ts
+
+
+def test_a_429_goes_back_to_the_outbox_for_as_long_as_slack_asks(db, slack):
+    key = one_alert(db)
     slack.fail(429, headers={"Retry-After": "1"}, body={"ok": False, "error": "ratelimited"},
                path_prefix="/api/chat.postMessage")
-    report = deliver_due(db, [slack_destination(slack, backoff=0.2)], T0)  # the production waits
-    assert len(report.sent) == 1, report.summary()
-    assert len(slack.requests_to("chat.postMessage")) == 4
-    assert len(slack.messages) == 1
-    row = outbox.find_for(db, f"alert:{GROUP}:{T0}", "slack")
-    assert row.sent_at == T0 and row.response_ts == slack.messages[0].ts and row.attempts == 1
-    assert alert_groups.get(db, GROUP).slack_ts == slack.messages[0].ts
+    dest = [slack_destination(slack)]
+    assert deliver_due(db, dest, T0).sent == []
+    row = outbox.find_for(db, key, "slack")
+    assert T0 + 1 <= row.next_attempt_at <= T0 + 2 and not row.outcome_unknown, "a rate-limited post was not taken in"
+    assert len(deliver_due(db, dest, T0 + 2).sent) == 1
+    assert len(slack.messages) == 1 and slack.requests_to("conversations.history") == []
 
 
 def test_a_long_outage_backs_off_and_then_delivers_once(db, slack):
     key = one_alert(db)
-    slack.fail(503, times=8, path_prefix="/api/chat.postMessage")
+    slack.fail(503, times=2, path_prefix="/api/chat.postMessage")
     first = deliver_due(db, [slack_destination(slack)], T0)
     assert first.sent == [] and len(first.retrying) == 1 and "HTTP 503" in first.errors[0]
     row = outbox.find_for(db, key, "slack")
     assert row.sent_at is None and T0 + 25 <= row.next_attempt_at <= T0 + 35
     assert deliver_due(db, [slack_destination(slack)], T0 + 10).sent == [], "not due yet"
-    second = deliver_due(db, [slack_destination(slack)], T0 + 60)  # 4 more 503s: still down
+    second = deliver_due(db, [slack_destination(slack)], T0 + 60)  # another 503: still down
     assert second.sent == []
     assert outbox.find_for(db, key, "slack").next_attempt_at >= T0 + 60 + 50
     third = deliver_due(db, [slack_destination(slack)], T0 + 600)
@@ -168,7 +201,7 @@ print(deliver_due(open_db(settings.db_path), build_destinations(settings)).summa
 
 def _deliverer(tmp_path: Path, slack: FakeSlack) -> subprocess.Popen:
     env = {**os.environ, "SLACK_BOT_TOKEN": TOKEN, "SLACK_CHANNEL": CHANNEL, "SLACK_API_URL": slack.api_url,
-           "SMSERROR_DB": str(tmp_path / "smserror.db"), "PYTHONPATH": str(REPO)}
+           "SMSERROR_DB": str(tmp_path / "smserror.db"), "PYTHONPATH": str(REPO), "SMSERROR_SLACK_TIMEOUT": "1"}
     return subprocess.Popen([sys.executable, "-c", DELIVER], cwd=tmp_path, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
@@ -189,7 +222,12 @@ def test_kill_9_mid_post_then_restart_posts_exactly_once(db, slack, tmp_path, mo
     finally:
         os.kill(first.pid, signal.SIGKILL)
         first.wait(10)
-    assert outbox.find_for(db, key, "slack").sent_at is None
+    row = outbox.find_for(db, key, "slack")
+    assert row.sent_at is None and row.claim is not None
+    early = _deliverer(tmp_path, slack)
+    out, err = early.communicate(timeout=30)
+    assert early.returncode == 0 and "delivered 0" in out, "the post's fate is not judged before it is settled"
+    time.sleep(max(0.0, row.settle_at - time.time()))  # the scenario: the restart comes after the settle time
     second = _deliverer(tmp_path, slack)
     out, err = second.communicate(timeout=30)
     assert second.returncode == 0, err
@@ -203,7 +241,7 @@ def test_no_secret_in_logs(db, slack, caplog):
     caplog.set_level(logging.DEBUG)
     with FakeTeams() as teams:
         one_alert(db)
-        slack.fail(500, times=5)
+        slack.fail(500)
         teams.fail(503)
         dest = [slack_destination(slack), TeamsDestination(teams.webhook_url, timeout=3)]
         deliver_due(db, dest, T0)

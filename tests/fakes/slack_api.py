@@ -6,10 +6,14 @@ Base URL for the client: `fake.api_url` (…/api/). Serves, the way Slack does (
   chat.postEphemeral, conversations.history / conversations.replies (metadata only with
   include_all_metadata), and POST /response/<id> standing in for an interaction's response_url.
 
-`messages` holds what is "in Slack" (a post whose reply was lost still counts);
-`post_then_drop(n, hang=s)` makes the next n chat.postMessage calls store the message, wait `s`
-seconds (or until stop), then drop the connection without answering: a crash or a timeout at
-the worst moment. Faults from FakeServer
+`messages` holds what is "in Slack" (a post whose reply was lost still counts). Faults that
+Slack's documented delivery behaviour allows, for chat.postMessage:
+  `post_then_drop(n, hang=s)`: store the message, wait `s` seconds (or until stop), then drop the
+      connection without answering: a crash or a timeout at the worst moment;
+  `post_then_fail(n, status)`: store the message, then answer with a 5xx;
+  `store_late(n, delay)`: hold the request `delay` seconds, store it then answer, even if the
+      client has given up meanwhile (Slack finishes what it took in).
+Faults from FakeServer
 (`fail`, `hang`) work as usual; use path_prefix="/api/chat.postMessage" to aim them.
 """
 
@@ -56,6 +60,8 @@ class FakeSlack(FakeServer):
         self._ts = itertools.count(1)
         self._drop_after_post = 0
         self._hang_after_post = 0.0
+        self._fail_after_post: list[int] = []
+        self._store_delays: list[float] = []
         self._state = threading.Lock()
 
     @property
@@ -69,6 +75,14 @@ class FakeSlack(FakeServer):
         with self._state:
             self._drop_after_post += times
             self._hang_after_post = hang
+
+    def post_then_fail(self, times: int = 1, status: int = 500) -> None:
+        with self._state:
+            self._fail_after_post += [status] * times
+
+    def store_late(self, times: int = 1, delay: float = 1.5) -> None:
+        with self._state:
+            self._store_delays += [delay] * times
 
     # -- views -------------------------------------------------------------------------------
     def top_level(self, channel: str | None = None) -> list[Message]:
@@ -107,6 +121,10 @@ class FakeSlack(FakeServer):
         return f"{int(time.time())}.{next(self._ts):06d}"
 
     def _chat_postMessage(self, p: dict) -> Reply | None:
+        with self._state:
+            delay = self._store_delays.pop(0) if self._store_delays else 0.0
+        if delay:
+            self._release.wait(delay)
         if not p.get("channel"):
             return Reply(200, {"ok": False, "error": "channel_not_found"})
         if not p.get("text") and not p.get("blocks"):
@@ -119,6 +137,9 @@ class FakeSlack(FakeServer):
             self.messages.append(message)
             drop = self._drop_after_post > 0
             self._drop_after_post -= drop
+            fail = self._fail_after_post.pop(0) if self._fail_after_post and not drop else None
+        if fail:
+            return Reply(fail, {"ok": False, "error": "internal_error"})
         if drop:
             self._release.wait(self._hang_after_post)
             return None  # stored, but the caller never hears back
