@@ -16,11 +16,13 @@ from bot.destinations import build_destinations
 from bot.settings import Settings
 from jobs import alerts
 from jobs.deliver import DeliveryReport, deliver_due
+from jobs.ingest import ingest
 from jobs.poll import PassReport, run_poll_pass
 from jobs.rules import Rules, load_rules
 from jobs.callback_tokens import subaccount_tokens
 from jobs.twilio_client import make_client
 from storage.db import LocalDb
+from storage.failures import UpsertResult
 
 TOKEN_REFRESH_SECONDS = 3600  # a subaccount added or re-keyed is picked up within the hour
 
@@ -45,8 +47,7 @@ class Pipeline:
             self._twilio = make_client(self.settings)  # ConfigError naming what is missing
         db, now = self.store.get(), int(self.clock())
         self._refresh_callback_tokens(now)
-        report = run_poll_pass(db, self.settings, now, client=self._twilio,
-                               on_new_failures=lambda new: self.observe(new, now))
+        report = run_poll_pass(db, self.settings, now, client=self._twilio, ingest=self.ingest)
         self.resolve()
         return report
 
@@ -60,6 +61,13 @@ class Pipeline:
         tokens = subaccount_tokens(self._twilio, self.settings.twilio_account_sid, self.settings.subaccount_mode)
         if tokens is not None:
             self._subaccount_tokens, self._tokens_read_at = tokens, now
+
+    def ingest(self, rows: list[dict], source: str, now: int) -> UpsertResult:
+        """Store failures and queue their alerts in one transaction (poll pages, callbacks)."""
+        stored, observed = ingest(self.store.get(), rows, source, now, self.rules)
+        if observed.enqueued:
+            self.on_enqueued()
+        return stored
 
     def observe(self, new_failures: list[dict], now: int | None = None) -> None:
         now = int(self.clock()) if now is None else now

@@ -91,7 +91,7 @@ def teams_route(secret_b64: str) -> Route:
 
 
 def twilio_status_route(settings: Settings, store: LocalDb, tokens: Callable[[], list[str]],
-                        on_new_failures: Callable[[list[dict]], None]) -> Route:
+                        ingest: Callable[[list[dict], str, int], object]) -> Route:
     """Twilio signs the URL it called; behind a proxy that is SMSERROR_PUBLIC_URL + path, else
     what the Host header says this server is called."""
 
@@ -107,7 +107,7 @@ def twilio_status_route(settings: Settings, store: LocalDb, tokens: Callable[[],
             form=form,
             signature=request.headers.get("x-twilio-signature"),
             path=request.path,
-            on_new_failures=on_new_failures,
+            ingest=ingest,
             request_url=f"http://{request.headers.get('host', '')}{request.path}",
         )
         return Response.text(status, reason)

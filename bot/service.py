@@ -30,7 +30,7 @@ def build_wsgi(settings: Settings, pipeline: Pipeline, slack_app: App | None = N
     store = pipeline.store
     routes: dict[tuple[str, str], Route] = {
         ("GET", "/healthz"): health_route(store),
-        ("POST", "/twilio/status"): twilio_status_route(settings, store, pipeline.callback_tokens, pipeline.observe),
+        ("POST", "/twilio/status"): twilio_status_route(settings, store, pipeline.callback_tokens, pipeline.ingest),
     }
     if settings.slack_signing_secret:
         app = slack_app or build_slack_app(settings, pipeline)

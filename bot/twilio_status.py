@@ -3,8 +3,8 @@
 The HTTP server mounts `handle_status_callback`; `parse_form` turns the raw body into the dict
 it wants, without any web framework. The check is the twilio SDK's RequestValidator over
 SMSERROR_PUBLIC_URL + path (what Twilio signed, even behind a proxy). Failed / undelivered
-messages are upserted at once (idempotent: repeats and late `sent` callbacks change nothing) and
-the ones seen for the first time go straight to `on_new_failures`, which must only enqueue.
+messages go to `ingest` at once (idempotent: repeats and late `sent` callbacks change nothing),
+which stores them and queues their alerts in one transaction before Twilio hears 200.
 
 Answers: 200 accepted or ignored, 400 malformed, 403 bad or unverifiable signature, 503 store
 busy. Never 500: nothing in here lets an exception escape.
@@ -16,13 +16,14 @@ import logging
 import re
 import sqlite3
 import time
+from functools import partial
 from typing import Callable, Iterable
 from urllib.parse import parse_qsl
 
 import sqlite_utils
 from twilio.request_validator import RequestValidator
 
-from storage.failures import FAILED_STATUSES, upsert_failures
+from storage.failures import FAILED_STATUSES, UpsertResult, upsert_failures
 
 log = logging.getLogger("smserror.twilio_status")
 
@@ -58,7 +59,7 @@ def handle_status_callback(
     form: dict,
     signature: str | None,
     path: str = STATUS_PATH,
-    on_new_failures: Callable[[list[dict]], None] | None = None,
+    ingest: Callable[[list[dict], str, int], object] | None = None,
     now: int | None = None,
     request_url: str = "",
 ) -> tuple[int, str]:
@@ -68,13 +69,13 @@ def handle_status_callback(
     subaccount's when their messages call back here. `request_url` is used only when
     SMSERROR_PUBLIC_URL is unset (direct exposure without a proxy)."""
     try:
-        return _handle(db, public_url, auth_token, form, signature, path, on_new_failures, now, request_url)
+        return _handle(db, public_url, auth_token, form, signature, path, ingest, now, request_url)
     except Exception:  # the last guard of "never a 500"
         log.exception("status callback could not be handled")
         return 400, "could not handle the callback"
 
 
-def _handle(db, public_url, auth_token, form, signature, path, on_new_failures, now, request_url) -> tuple[int, str]:
+def _handle(db, public_url, auth_token, form, signature, path, ingest, now, request_url) -> tuple[int, str]:
     url = (public_url.rstrip("/") + path) if public_url else request_url
     tokens = [auth_token] if isinstance(auth_token, str) else list(auth_token)
     tokens = [t for t in tokens if t]
@@ -104,16 +105,15 @@ def _handle(db, public_url, auth_token, form, signature, path, on_new_failures, 
         "error_code": int(raw_code), "sent_at": now, "updated_at": now,
     }
     try:
-        result = upsert_failures(db, [row], "callback", now)
+        (ingest or partial(_store_only, db))([row], "callback", now)
     except sqlite3.Error as exc:
         log.error("status callback for %s not stored: %s", sid, exc)
         return 503, "store busy"
-    if result.new and on_new_failures is not None:
-        try:
-            on_new_failures(result.new)
-        except Exception:
-            log.exception("on_new_failures failed for %s", sid)
     return 200, "ok"
+
+
+def _store_only(db, rows: list[dict], source: str, now: int) -> UpsertResult:
+    return upsert_failures(db, rows, source, now)
 
 
 def _signed(url: str, form: dict, signature: str, tokens: list[str]) -> bool:

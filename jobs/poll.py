@@ -22,6 +22,7 @@ import calendar
 import logging
 import sqlite3
 import time
+from functools import partial
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Callable
@@ -34,10 +35,14 @@ from twilio.rest import Client
 from bot.settings import Settings
 from jobs.importer import parse_time, record_to_row
 from jobs.twilio_client import TwilioAuthError, describe_error, make_client
-from storage.failures import FAILED_STATUSES, upsert_failures
+from storage.failures import FAILED_STATUSES, UpsertResult, upsert_failures
 from storage.poll_state import all_poll_states, get_poll_state, record_pass_error, record_pass_ok
 
 log = logging.getLogger("smserror.poll")
+
+# Stores a page's failure rows and queues their alerts, in one transaction (jobs/ingest.py);
+# the poll alone (tests, benches) only stores them.
+Ingest = Callable[[list[dict], str, int], UpsertResult]
 
 OVERLAP = 120  # seconds re-read before the last pass's start: clock skew, late date_sent
 SWEEP_SECONDS = 3600  # at most one full-lookback sweep per account per hour
@@ -93,7 +98,7 @@ def run_poll_pass(
     *,
     client: Client | None = None,
     client_factory: Callable[[Settings], Client] = make_client,
-    on_new_failures: Callable[[list[dict]], None] | None = None,
+    ingest: Ingest | None = None,
     sweep_seconds: int = SWEEP_SECONDS,
     overlap: int = OVERLAP,
 ) -> PassReport:
@@ -107,7 +112,7 @@ def run_poll_pass(
     for account_sid, name in _accounts(db, client, settings, report):
         account = poll_account(
             db, client, account_sid, settings.lookback_hours, now,
-            friendly_name=name, sweep_seconds=sweep_seconds, overlap=overlap, on_new_failures=on_new_failures,
+            friendly_name=name, sweep_seconds=sweep_seconds, overlap=overlap, ingest=ingest,
             into=report.new_failures,
         )
         report.accounts.append(account)
@@ -145,7 +150,7 @@ def poll_account(
     friendly_name: str | None = None,
     sweep_seconds: int = SWEEP_SECONDS,
     overlap: int = OVERLAP,
-    on_new_failures: Callable[[list[dict]], None] | None = None,
+    ingest: Ingest | None = None,
     into: list[dict] | None = None,
 ) -> AccountReport:
     lookback_start = now - lookback_hours * 3600
@@ -158,17 +163,11 @@ def poll_account(
     before = getattr(http, "requests_made", 0)
 
     def flush(rows: list[dict]) -> None:
-        result = upsert_failures(db, rows, "poll", now)
+        result = (ingest or partial(upsert_failures, db))(rows, "poll", now)
         report.failures_new += result.inserted
         report.failures_updated += result.updated
-        if result.new:
-            if into is not None:
-                into.extend(result.new)
-            if on_new_failures is not None:
-                try:
-                    on_new_failures(result.new)
-                except Exception:  # alerting trouble must not stop ingestion
-                    log.exception("on_new_failures failed for %d rows", len(result.new))
+        if into is not None:
+            into.extend(result.new)
         rows.clear()
 
     try:

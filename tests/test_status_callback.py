@@ -10,7 +10,7 @@ from twilio.request_validator import RequestValidator
 
 from bot.settings import Settings
 from bot.twilio_status import MalformedForm, handle_status_callback, parse_form
-from storage.failures import count_failures, get_failure
+from storage.failures import upsert_failures, count_failures, get_failure
 
 TOKEN = "callback-token-0123456789abcdef01"
 SUB_TOKEN = "subaccount-token-abcdef0123456789"
@@ -36,11 +36,17 @@ def sign(values, token=TOKEN, url=URL):
 
 
 def call(db, values, signature=None, alerts=None, now=1_800_000_000, **kwargs):
+    """`alerts` collects each batch of failures seen for the first time."""
     kwargs.setdefault("auth_token", TOKEN)
     kwargs.setdefault("public_url", PUBLIC)
+
+    def ingest(rows, source, at):
+        result = upsert_failures(db, rows, source, at)
+        if result.new and alerts is not None:
+            alerts.append(result.new)
+
     return handle_status_callback(
-        db, form=values, signature=sign(values) if signature is None else signature,
-        on_new_failures=(alerts.append if alerts is not None else None), now=now, **kwargs,
+        db, form=values, signature=sign(values) if signature is None else signature, ingest=ingest, now=now, **kwargs,
     )
 
 
