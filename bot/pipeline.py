@@ -23,6 +23,7 @@ from jobs.callback_tokens import subaccount_tokens
 from jobs.twilio_client import make_client
 from storage.db import LocalDb
 from storage.failures import UpsertResult
+from storage.leases import Lease
 
 TOKEN_REFRESH_SECONDS = 3600  # a subaccount added or re-keyed is picked up within the hour
 
@@ -78,5 +79,7 @@ class Pipeline:
         if alerts.check_resolved(self.store.get(), int(self.clock()), self.rules):
             self.on_enqueued()
 
-    def deliver(self) -> DeliveryReport:
-        return deliver_due(self.store.get(), self.destinations, self.clock())
+    def deliver(self, lease: Lease | None = None) -> DeliveryReport:
+        """Deliver what is due: as the leader (`lease`), or as a one-shot command that leaves it
+        to a running leader if there is one."""
+        return deliver_due(self.store.get(), self.destinations, self.clock(), lease=lease)

@@ -28,14 +28,33 @@ _BOLT_EXTRACTORS = (payload_utils.to_options, payload_utils.to_shortcut, payload
 
 def health_route(store: LocalDb) -> Route:
     def healthz(request: Request) -> Response:
-        try:
-            store.get().execute("SELECT 1").fetchone()
-        except (sqlite3.Error, StoreError) as exc:
-            log.warning("health check: store unavailable: %s", exc)
-            return Response.json(503, {"ok": False, "store": "unavailable"})
+        problem = _store_problem(store)
+        if problem:
+            return Response.json(503, {"ok": False, "store": problem})
         return Response.json(200, {"ok": True})
 
     return healthz
+
+
+def ready_route(store: LocalDb, readiness: Callable[[], dict]) -> Route:
+    """200 when this instance can serve: the store reads, and a leader's scheduler runs."""
+
+    def readyz(request: Request) -> Response:
+        state = readiness()
+        problem = _store_problem(store)
+        body = {"role": state["role"], "store": problem or "ok", "scheduler": state["scheduler"]}
+        return Response.json(200 if state["ready"] and not problem else 503, body)
+
+    return readyz
+
+
+def _store_problem(store: LocalDb) -> str | None:
+    try:
+        store.check()
+    except (sqlite3.Error, StoreError) as exc:
+        log.warning("store check failed: %s", exc)
+        return "damaged or unreadable" if "damaged" in str(exc) else "unavailable"
+    return None
 
 
 def slack_route(app: App, signing_secret: str) -> Route:

@@ -1,23 +1,30 @@
 """Assembles `smserror run`: the store, the pipeline, the Bolt app, the routes, the server, the
-scheduler and the delivery thread, all in this one process."""
+leader heartbeat, the scheduler and the delivery thread, all in this one process.
+
+Every instance serves HTTP (lookups, callbacks, buttons). Only the leader (jobs/leader.py)
+runs the scheduler and delivers; a standby that takes over starts a fresh scheduler, whose
+first runs are the catch-up poll and digest."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 from slack_bolt import App
 
 from bot.listeners.deps import ListenerDeps
 from bot.pipeline import Pipeline
-from bot.routes import health_route, slack_route, teams_route, twilio_status_route
+from bot.routes import health_route, ready_route, slack_route, teams_route, twilio_status_route
 from bot.server import HttpServer, Route, WsgiApp
 from bot.settings import Settings
 from bot.slack_app import build_app
 from bot.socket_mode import SocketMode
 from jobs.delivery_worker import DeliveryWorker
 from jobs.digest import run_due_digest
+from jobs.leader import Leadership
 from jobs.scheduler import build_scheduler, shutdown_scheduler
 from storage.db import LocalDb
+from storage.leases import Lease
 
 log = logging.getLogger("smserror.service")
 
@@ -26,10 +33,12 @@ def build_slack_app(settings: Settings, pipeline: Pipeline) -> App:
     return build_app(settings, ListenerDeps(store=pipeline.store.get, rules=pipeline.rules))
 
 
-def build_wsgi(settings: Settings, pipeline: Pipeline, slack_app: App | None = None) -> WsgiApp:
+def build_wsgi(settings: Settings, pipeline: Pipeline, slack_app: App | None = None,
+               readiness: Callable[[], dict] | None = None) -> WsgiApp:
     store = pipeline.store
     routes: dict[tuple[str, str], Route] = {
         ("GET", "/healthz"): health_route(store),
+        ("GET", "/readyz"): ready_route(store, readiness or (lambda: {"role": "standby"})),
         ("POST", "/twilio/status"): twilio_status_route(settings, store, pipeline.callback_tokens, pipeline.ingest),
     }
     if settings.slack_signing_secret:
@@ -41,28 +50,43 @@ def build_wsgi(settings: Settings, pipeline: Pipeline, slack_app: App | None = N
 
 
 class Service:
-    def __init__(self, settings: Settings, *, delivery_interval: float = 15.0) -> None:
+    def __init__(self, settings: Settings, *, delivery_interval: float = 2.0) -> None:
         self.settings = settings
         self.pipeline = Pipeline(settings, LocalDb(settings.db_path))
-        self.courier = DeliveryWorker(self.pipeline.deliver, interval=delivery_interval)
+        # the courier also picks up, within `delivery_interval`, alerts a standby instance queued
+        self.courier = DeliveryWorker(self._deliver, interval=delivery_interval)
         self.pipeline.on_enqueued = self.courier.wake
+        self.leadership = Leadership(self.pipeline.store.get, ttl=settings.leader_ttl,
+                                     on_gain=self._lead, on_loss=self._follow)
+        self.scheduler = None  # the leader's, for its term
         # Socket Mode serves the same Bolt app (same listeners) as /slack/events
         slack_app = build_slack_app(settings, self.pipeline) if settings.slack_app_token else None
         self.socket_mode = SocketMode(slack_app, settings.slack_app_token, settings.slack_api_url) if slack_app else None
-        self.server = HttpServer(build_wsgi(settings, self.pipeline, slack_app), settings.host, settings.port)
-        self.scheduler = build_scheduler(
-            poll=self.tick, digest=self.digest, poll_seconds=settings.poll_seconds,
-            digest_at=settings.digest_at, tz=settings.tz,
-        )
+        self.server = HttpServer(build_wsgi(settings, self.pipeline, slack_app, self.readiness),
+                                 settings.host, settings.port)
         self._warn_about_partial_setup()
 
     @property
     def url(self) -> str:
         return self.server.url
 
+    @property
+    def role(self) -> str:
+        return self.leadership.role
+
+    def readiness(self) -> dict:
+        """What /readyz reports besides the store: this instance's role and its scheduler."""
+        scheduler = self.scheduler
+        running = scheduler is not None and scheduler.running
+        return {"role": self.role, "holder": self.leadership.holder,
+                "scheduler": "running" if running else ("stopped" if self.role == "leader" else "standby"),
+                "ready": self.role == "standby" or running}
+
     def tick(self) -> None:
         """The poll job: a Twilio pass when Twilio is configured; alert groups that went quiet
         are resolved either way (callbacks alone can open them)."""
+        if self.leadership.lease is None:
+            return
         if self.settings.twilio_configured:
             for line in self.pipeline.poll().lines():
                 log.info("poll: %s", line)
@@ -70,17 +94,37 @@ class Service:
             self.pipeline.resolve()
 
     def digest(self) -> None:
-        outcome = run_due_digest(self.pipeline.store.get(), self.settings, self.pipeline.destinations)
+        lease = self.leadership.lease
+        if lease is None:
+            return
+        outcome = run_due_digest(self.pipeline.store.get(), self.settings, self.pipeline.destinations, lease=lease)
         if outcome is not None:  # already delivered; what failed is the courier's to retry
             log.info("digest %s: %d failures; %s", outcome.report.period, outcome.report.total,
                      outcome.delivery.summary())
 
-    def start(self) -> None:
-        """Start the courier (which first resumes anything a previous run left unsent) and the
-        scheduler (whose first digest run catches up one missed while the service was down)."""
-        self.courier.start()
-        self.courier.wake()
+    def _deliver(self) -> None:
+        lease = self.leadership.lease
+        if lease is not None:
+            self.pipeline.deliver(lease)
+
+    def _lead(self, lease: Lease) -> None:
+        """This instance became the leader: a fresh scheduler (its first runs catch up the poll
+        and a digest missed meanwhile), and deliver what is queued."""
+        s = self.settings
+        self.scheduler = build_scheduler(poll=self.tick, digest=self.digest, poll_seconds=s.poll_seconds,
+                                         digest_at=s.digest_at, tz=s.tz)
         self.scheduler.start()
+        self.courier.wake()
+
+    def _follow(self) -> None:
+        if self.scheduler is not None:
+            shutdown_scheduler(self.scheduler, wait=False)
+
+    def start(self) -> None:
+        """Start the courier, then the leader heartbeat (which, if this instance leads, starts
+        the scheduler and resumes anything a previous run left unsent)."""
+        self.courier.start()
+        self.leadership.start()
         if self.socket_mode is not None:
             self.socket_mode.start()  # returns at once; connects (and retries) on its own thread
 
@@ -96,8 +140,10 @@ class Service:
         if self.socket_mode is not None:
             self.socket_mode.stop()
         self.server.stop()
-        shutdown_scheduler(self.scheduler)
         self.courier.stop()
+        self.leadership.stop()
+        if self.scheduler is not None:
+            shutdown_scheduler(self.scheduler)
 
     def _warn_about_partial_setup(self) -> None:
         s = self.settings

@@ -45,6 +45,7 @@ class Settings:
     port: int = 3000
     host: str = "0.0.0.0"
     rules_path: str = ""
+    leader_ttl: float = 30.0
 
     @property
     def tz(self) -> ZoneInfo:
@@ -111,6 +112,7 @@ class Settings:
             port=_number(get("PORT", "3000"), "PORT", int, 0, 65535),
             host=get("SMSERROR_HOST", "0.0.0.0") or "0.0.0.0",
             rules_path=get("SMSERROR_RULES"),
+            leader_ttl=_number(get("SMSERROR_LEADER_TTL", "30"), "SMSERROR_LEADER_TTL", float, 3, 45),
         )
         if settings.twilio_account_sid and not re.fullmatch(r"AC[0-9a-fA-F]{32}", settings.twilio_account_sid):
             raise ConfigError("TWILIO_ACCOUNT_SID must look like AC followed by 32 hex characters")

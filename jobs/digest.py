@@ -28,6 +28,7 @@ from jobs.scheduler import DIGEST_GRACE, DigestPeriod, digest_due
 from storage import digest_queries as q
 from storage import digest_runs, knowledge, outbox
 from storage.db import transaction
+from storage.leases import Lease
 from storage.privacy import mask_number, mask_numbers_in_text
 
 DIGEST_KIND = "digest"
@@ -301,7 +302,7 @@ class DigestOutcome:
 
 
 def run_due_digest(db, settings, destinations: list, now: datetime | None = None,
-                   grace=DIGEST_GRACE) -> DigestOutcome | None:
+                   grace=DIGEST_GRACE, lease: Lease | None = None) -> DigestOutcome | None:
     """The scheduled digest (cron job and start-up catch-up alike): if a period is due and not
     yet sent, build it, claim it, enqueue it for every destination and deliver. Else None."""
     now = now or datetime.now(timezone.utc)
@@ -313,7 +314,7 @@ def run_due_digest(db, settings, destinations: list, now: datetime | None = None
     report = build_period_report(db, period, tz, now=epoch)
     if not enqueue_digest(db, report, destinations, epoch, claim_period=True):
         return None  # someone else claimed it between digest_due and here
-    return DigestOutcome(report, True, deliver_due(db, destinations, epoch))
+    return DigestOutcome(report, True, deliver_due(db, destinations, epoch, lease=lease))
 
 
 def run_window_digest(db, settings, seconds: int, label: str, destinations: list,
