@@ -71,4 +71,4 @@ class Pipeline:
             self.on_enqueued()
 
     def deliver(self) -> DeliveryReport:
-        return deliver_due(self.store.get(), self.destinations, self.clock())
+        return deliver_due(self.store.get(), self.destinations, self.clock(), rules=self.rules)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Iterable, Protocol, runtime_checkable
 
 from jobs import alerts
+from jobs.rules import DEFAULT_RULES, Rules
 from storage import alert_groups, outbox
 from storage.outbox import OutboxItem, transaction
 
@@ -72,7 +73,8 @@ def backoff(attempts: int) -> int:
     return int(base * random.uniform(0.9, 1.1))
 
 
-def deliver_due(db, destinations: Iterable[Destination], now: float | None = None, *, limit: int = 200) -> DeliveryReport:
+def deliver_due(db, destinations: Iterable[Destination], now: float | None = None, *, limit: int = 200,
+                rules: Rules = DEFAULT_RULES) -> DeliveryReport:
     """Send every due outbox row to its destination, oldest first. Safe to call from several
     threads or processes at once: each row is claimed before it is sent."""
     now = int(time.time() if now is None else now)
@@ -92,12 +94,12 @@ def deliver_due(db, destinations: Iterable[Destination], now: float | None = Non
             outbox.mark_skipped(db, item, "superseded by a newer edit", now)  # the newest edit renders the current state
             report.skipped += 1
             continue
-        _deliver_one(db, by_name[item.destination], item, now, report)
+        _deliver_one(db, by_name[item.destination], item, now, report, rules)
     report.waiting += len([i for i in outbox.pending(db) if i.destination not in by_name and i.destination != outbox.FANOUT])
     return report
 
 
-def _deliver_one(db, destination: Destination, item: OutboxItem, now: int, report: DeliveryReport) -> None:
+def _deliver_one(db, destination: Destination, item: OutboxItem, now: int, report: DeliveryReport, rules: Rules) -> None:
     parent_key = item.payload.get("parent")
     if parent_key:
         parent = outbox.find_for(db, parent_key, item.destination)
@@ -116,7 +118,7 @@ def _deliver_one(db, destination: Destination, item: OutboxItem, now: int, repor
         ref = _already_sent(destination, item) if maybe_sent else None
         if ref is None:
             if item.kind in EDIT_KINDS:
-                item.payload = alerts.refresh(db, item.payload, now)
+                item.payload = alerts.refresh(db, item.payload, now, rules)
                 destination.update(item, item.parent.response_ts)
                 ref = item.parent.response_ts
             else:

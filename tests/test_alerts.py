@@ -165,7 +165,7 @@ def test_no_new_top_level_post_until_the_repeat_interval(db):
 def test_acknowledged_group_does_not_repeat(db):
     seen(db, [failure(at=T0)], T0)
     key = alerts.group_key(ACCOUNT, 30033, SERVICE)
-    report = alerts.acknowledge(db, key, "U123", T0 + 60)
+    report = alerts.acknowledge(db, key, "U123", T0 + 60, DEFAULT_RULES)
     assert report["acked_by"] == "U123"
     later = T0 + 5 * 3600
     result = seen(db, [failure(at=later)], later)
@@ -175,7 +175,7 @@ def test_acknowledged_group_does_not_repeat(db):
 def test_snoozed_group_counts_but_says_nothing(db):
     seen(db, [failure(at=T0)], T0)
     key = alerts.group_key(ACCOUNT, 30033, SERVICE)
-    alerts.snooze(db, key, T0 + 10, 24 * 3600)
+    alerts.snooze(db, key, T0 + 10, 24 * 3600, DEFAULT_RULES)
     before = len(outbox.pending(db))
     result = seen(db, [failure(at=T0 + 600)], T0 + 600)
     assert result.enqueued == [] and len(outbox.pending(db)) == before
