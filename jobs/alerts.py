@@ -260,14 +260,25 @@ def _last_told(db, group: AlertGroup, parent: str) -> tuple[int, int]:
 
 # -- resolving -----------------------------------------------------------------------------
 
+def _last_heard(db, group: AlertGroup) -> int:
+    """When we last learned of a failure of the incident: its time, or when we stored it if that
+    was later (a poll catching up finds a failure hours after it happened)."""
+    stored = db.execute(
+        f"SELECT MAX(first_seen) FROM failures WHERE {_GROUP_WHERE} AND sent_at BETWEEN ? AND ?",
+        (*_group_params(group), group.first_seen, group.last_seen),
+    ).fetchone()[0]
+    return max(group.last_seen, stored or 0)
+
+
 def check_resolved(db, now: int, rules: Rules = DEFAULT_RULES) -> list[str]:
-    """Resolve every announced group quiet for `rules.resolve_after`; enqueue the resolved note
-    and the edit of its post. Returns the resolved group keys."""
+    """Resolve every announced group quiet for `rules.resolve_after`, both since its last failure
+    and since we learned of it (a late find stays firing that long: someone must see it); enqueue
+    the resolved note and the edit of its post. Returns the resolved group keys."""
     now = int(now)
     resolved: list[str] = []
     with transaction(db):
         for group in alert_groups.unresolved(db):
-            if now - group.last_seen < rules.resolve_after:
+            if now - _last_heard(db, group) < rules.resolve_after:
                 continue
             group.resolved_at = now
             alert_groups.save(db, group)

@@ -206,6 +206,21 @@ def test_resolved_note_after_quiet_time_then_reopen(db, slack):
     assert not alert.text.startswith("Resolved:")
 
 
+def test_a_failure_found_late_alerts_and_stays_firing_for_the_resolve_time(db, slack):
+    dest = [slack_destination(slack)]
+    happened = T0 - 3 * 3600  # a poll catching up finds a 3-hour-old suspension
+    assert [k.split(":")[0] for k in seen(db, [failure(at=happened)], T0).enqueued] == ["alert"]
+    assert alerts.check_resolved(db, T0) == [], "not resolved in the pass that found it"
+    deliver_due(db, dest, T0)
+    [alert] = slack.top_level()
+    assert "<!here>" in alert.text and not alert.text.startswith("Resolved:") and slack.replies(alert.ts) == []
+    assert alerts.check_resolved(db, T0 + DEFAULT_RULES.resolve_after - 1) == []
+    resolved_at = T0 + DEFAULT_RULES.resolve_after
+    assert alerts.check_resolved(db, resolved_at) == [alerts.group_key(ACCOUNT, 30033, SERVICE)]
+    deliver_due(db, dest, resolved_at)
+    assert "Resolved: no 30033 failures for 5 h 00 min" in json.dumps(slack.replies(alert.ts)[0].blocks)
+
+
 def test_updates_wait_for_their_parent(db, slack):
     seen(db, [failure(at=T0)], T0)
     seen(db, [failure(at=T0 + 400)], T0 + 400)

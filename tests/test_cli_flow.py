@@ -38,6 +38,18 @@ def test_poll_once_delivers_the_alert_then_digest_posts_the_day(monkeypatch, tmp
     assert PATIENT not in slack.all_traffic()
 
 
+def test_a_suspension_found_hours_late_is_posted_firing_not_resolved(monkeypatch, tmp_path, capsys, twilio, slack):
+    twilio.add_message(date_sent=int(time.time()) - 3 * 3600, status="undelivered", error_code=30033)
+    env = cli_env(twilio, tmp_path, SLACK_BOT_TOKEN=TOKEN, SLACK_CHANNEL=CHANNEL, SLACK_API_URL=slack.api_url)
+    for name in ("SLACK_SIGNING_SECRET", "TEAMS_WEBHOOK_URL", "SLACK_APP_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    assert run_cli(monkeypatch, tmp_path, env, "poll", "--once") == 0
+    assert "alerts: delivered 1," in capsys.readouterr().out
+    [alert] = slack.top_level(CHANNEL)
+    assert "<!here>" in alert.text and not alert.text.startswith("Resolved:")
+    assert slack.replies(alert.ts) == [] and slack.calls("chat.update") == []
+
+
 def test_run_without_configuration_names_the_settings(monkeypatch, tmp_path, capsys):
     for prefix in ("SLACK_", "TWILIO_", "TEAMS_", "SMSERROR_"):
         for name in [n for n in os.environ if n.startswith(prefix)]:
