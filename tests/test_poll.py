@@ -125,6 +125,15 @@ def test_subaccounts_all_reads_every_active_one(db, twilio):
     assert [r["account_sid"] for r in listed.new_failures] == [SUB_OLD]
 
 
+def test_a_message_without_account_sid_is_kept_under_the_account_polled(db, twilio):
+    twilio.add_subaccount(SUB_A, "Clinic A")
+    message = twilio.add_message(SUB_A, date_sent=NOW - 100, status="failed", error_code=30033,
+                                 answered_as={"account_sid": None})
+    report = poll(db, twilio, NOW, twilio_subaccounts="all")
+    assert report.ok and [r["account_sid"] for r in report.new_failures] == [SUB_A]
+    assert get_failure(db, message.sid)["account_sid"] == SUB_A
+
+
 def test_429_with_retry_after_is_honoured(db, twilio):
     twilio.add_message(date_sent=NOW - 100, status="failed", error_code=30007)
     twilio.fail(429, headers={"Retry-After": "1"}, body={"code": 20429, "message": "Too Many Requests", "status": 429})
