@@ -44,9 +44,11 @@ class Pipeline:
         if self._twilio is None:
             self._twilio = make_client(self.settings)  # ConfigError naming what is missing
         db, now = self.store.get(), int(self.clock())
+        before = self._twilio.http_client.requests_made
         self._refresh_callback_tokens(now)
         report = run_poll_pass(db, self.settings, now, client=self._twilio,
                                on_new_failures=lambda new: self.observe(new, now))
+        report.requests = self._twilio.http_client.requests_made - before  # the token requests are the pass's too
         self.resolve()
         return report
 

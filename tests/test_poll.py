@@ -211,6 +211,15 @@ def test_poll_once_prints_counts_per_account(monkeypatch, tmp_path, capsys, twil
     assert "+1202" not in out  # counts only, never numbers
 
 
+def test_poll_once_total_counts_every_request_it_made(monkeypatch, tmp_path, capsys, twilio):
+    twilio.add_subaccount(SUB_A, "Clinic A")
+    env = cli_env(twilio, tmp_path, TWILIO_SUBACCOUNTS="all")
+    assert run_cli(monkeypatch, tmp_path, env, "poll", "--once") == 0
+    total = [line for line in capsys.readouterr().out.splitlines() if line.startswith("total:")]
+    # the subaccount list read for callback tokens, the one read for the pass, one Messages page each
+    assert len(twilio.requests) == 4 and total == [f"total: 0 new failures, {len(twilio.requests)} requests"]
+
+
 def test_wrong_token_exits_2_with_one_clear_line(monkeypatch, tmp_path, capsys, twilio):
     env = cli_env(twilio, tmp_path, TWILIO_AUTH_TOKEN="wrong-token-123")
     assert run_cli(monkeypatch, tmp_path, env, "poll", "--once") == 2
