@@ -67,7 +67,8 @@ def alert_card(report: dict[str, Any]) -> dict[str, Any]:
     if report.get("meaning") and not resolved:
         body.append(_text("**What it means:** " + report["meaning"]))
     if report.get("steps") and not resolved:
-        body.append(_text("**What to do:**\r" + "\r".join(f"{n}. {s}" for n, s in enumerate(report["steps"][:5], 1))))
+        body.append(_text("**What to do:**"))  # one TextBlock per step: Teams shows "\r" as no break
+        body += [_text(f"{n}. {s}", spacing="None") for n, s in enumerate(report["steps"][:5], 1)]
     actions = [{"type": "Action.OpenUrl", "title": "Twilio docs", "url": report["docs_url"]}] if report.get("docs_url") else None
     return _card(body, actions)
 

@@ -49,9 +49,9 @@ def _code_container(entry: dict[str, Any], several_accounts: bool) -> dict[str, 
     evidence = entry.get("evidence")
     if evidence:
         items.append(_text(f"**{evidence_line(evidence)}**"))
-        if evidence["examples"]:
-            items.append(_text("\r".join(f"{e['sid']}  to {e['to']}" for e in evidence["examples"]),
-                               fontType="Monospace", spacing="None"))
+        # one TextBlock per line: Teams shows "\r" (or one "\n") as no line break at all
+        items += [_text(f"{e['sid']}  to {e['to']}", fontType="Monospace", spacing="None")
+                  for e in evidence["examples"]]
     items.append(_text(f"[Twilio docs for {entry['code']}]({entry['docs_url']})", size="Small"))
     return {"type": "Container", "separator": True, "spacing": "Medium", "items": items}
 
@@ -81,12 +81,12 @@ def digest_card(report: DigestReport | dict[str, Any]) -> dict[str, Any]:
                                    MORE_CODES_LIMIT), isSubtle=True, separator=True))
     hygiene = r["hygiene"]
     if r["total"] or hygiene["recipients"]:
-        text = f"**List hygiene** · {hygiene_line(hygiene)}"
+        body.append(_text(f"**List hygiene** · {hygiene_line(hygiene)}", separator=True))
         if hygiene["examples"]:
-            text += "\r" + "For example: " + ", ".join(f"{e['number']} {e['reason']} ({e['code']})"
-                                                        for e in hygiene["examples"])
-            text += "\r" + "The full list (full numbers, for your own use only): smserror hygiene --csv FILE"
-        body.append(_text(text, separator=True))
+            body.append(_text("For example: " + ", ".join(f"{e['number']} {e['reason']} ({e['code']})"
+                                                          for e in hygiene["examples"]), spacing="None"))
+            body.append(_text("The full list (full numbers, for your own use only): smserror hygiene --csv FILE",
+                              spacing="None"))
     return {
         "type": "AdaptiveCard",
         "$schema": "http://adaptivecards.io/schemas/adaptive-card.json",

@@ -47,8 +47,10 @@ class Pipeline:
         if self._twilio is None:
             self._twilio = make_client(self.settings)  # ConfigError naming what is missing
         db, now = self.store.get(), int(self.clock())
+        before = self._twilio.http_client.requests_made
         self._refresh_callback_tokens(now)
         report = run_poll_pass(db, self.settings, now, client=self._twilio, ingest=self.ingest)
+        report.requests = self._twilio.http_client.requests_made - before  # the token requests are the pass's too
         self.resolve()
         return report
 
@@ -82,4 +84,4 @@ class Pipeline:
     def deliver(self, lease: Lease | None = None) -> DeliveryReport:
         """Deliver what is due: as the leader (`lease`), or as a one-shot command that leaves it
         to a running leader if there is one."""
-        return deliver_due(self.store.get(), self.destinations, self.clock(), lease=lease)
+        return deliver_due(self.store.get(), self.destinations, self.clock(), lease=lease, rules=self.rules)

@@ -2,14 +2,16 @@
 leader heartbeat, the scheduler and the delivery thread, all in this one process.
 
 Every instance serves HTTP (lookups, callbacks, buttons). Only the leader (jobs/leader.py)
-runs the scheduler and delivers; a standby that takes over starts a fresh scheduler, whose
-first runs are the catch-up poll and digest."""
+delivers and runs its scheduler, which is paused while the instance stands by; at each
+takeover its jobs run at once, as the catch-up poll and digest."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from datetime import datetime
 
+from apscheduler.schedulers.base import STATE_RUNNING
 from slack_bolt import App
 
 from bot.listeners.deps import ListenerDeps
@@ -58,7 +60,8 @@ class Service:
         self.pipeline.on_enqueued = self.courier.wake
         self.leadership = Leadership(self.pipeline.store.get, ttl=settings.leader_ttl,
                                      on_gain=self._lead, on_loss=self._follow)
-        self.scheduler = None  # the leader's, for its term
+        self.scheduler = build_scheduler(poll=self.tick, digest=self.digest, poll_seconds=settings.poll_seconds,
+                                         digest_at=settings.digest_at, tz=settings.tz)
         # Socket Mode serves the same Bolt app (same listeners) as /slack/events
         slack_app = build_slack_app(settings, self.pipeline) if settings.slack_app_token else None
         self.socket_mode = SocketMode(slack_app, settings.slack_app_token, settings.slack_api_url) if slack_app else None
@@ -76,8 +79,7 @@ class Service:
 
     def readiness(self) -> dict:
         """What /readyz reports besides the store: this instance's role and its scheduler."""
-        scheduler = self.scheduler
-        running = scheduler is not None and scheduler.running
+        running = self.scheduler.state == STATE_RUNNING
         return {"role": self.role, "holder": self.leadership.holder,
                 "scheduler": "running" if running else ("stopped" if self.role == "leader" else "standby"),
                 "ready": self.role == "standby" or running}
@@ -97,7 +99,8 @@ class Service:
         lease = self.leadership.lease
         if lease is None:
             return
-        outcome = run_due_digest(self.pipeline.store.get(), self.settings, self.pipeline.destinations, lease=lease)
+        outcome = run_due_digest(self.pipeline.store.get(), self.settings, self.pipeline.destinations, lease=lease,
+                                 rules=self.pipeline.rules)
         if outcome is not None:  # already delivered; what failed is the courier's to retry
             log.info("digest %s: %d failures; %s", outcome.report.period, outcome.report.total,
                      outcome.delivery.summary())
@@ -108,22 +111,22 @@ class Service:
             self.pipeline.deliver(lease)
 
     def _lead(self, lease: Lease) -> None:
-        """This instance became the leader: a fresh scheduler (its first runs catch up the poll
-        and a digest missed meanwhile), and deliver what is queued."""
-        s = self.settings
-        self.scheduler = build_scheduler(poll=self.tick, digest=self.digest, poll_seconds=s.poll_seconds,
-                                         digest_at=s.digest_at, tz=s.tz)
-        self.scheduler.start()
+        """This instance became the leader: its jobs run now (the catch-up poll, and a digest
+        missed meanwhile), and what is queued is delivered."""
+        now = datetime.now(self.settings.tz)
+        for job in self.scheduler.get_jobs():
+            job.modify(next_run_time=now)
+        self.scheduler.resume()
         self.courier.wake()
 
     def _follow(self) -> None:
-        if self.scheduler is not None:
-            shutdown_scheduler(self.scheduler, wait=False)
+        self.scheduler.pause()
 
     def start(self) -> None:
         """Start the courier, then the leader heartbeat (which, if this instance leads, starts
         the scheduler and resumes anything a previous run left unsent)."""
         self.courier.start()
+        self.scheduler.start(paused=True)
         self.leadership.start()
         if self.socket_mode is not None:
             self.socket_mode.start()  # returns at once; connects (and retries) on its own thread
@@ -142,8 +145,7 @@ class Service:
         self.server.stop()
         self.courier.stop()
         self.leadership.stop()
-        if self.scheduler is not None:
-            shutdown_scheduler(self.scheduler)
+        shutdown_scheduler(self.scheduler)
 
     def _warn_about_partial_setup(self) -> None:
         s = self.settings

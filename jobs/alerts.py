@@ -114,9 +114,10 @@ def _senders(db, group: AlertGroup, limit: int = 3) -> list[str]:
 
 # -- the report every renderer reads -------------------------------------------------------
 
-def group_report(db, group: AlertGroup, now: int, *, mention: str = "", channel: str | None = None,
-                 repeat: bool = False, rules: Rules = DEFAULT_RULES) -> dict[str, Any]:
-    """A JSON-serialisable description of the group as it is now; numbers masked."""
+def group_report(db, group: AlertGroup, now: int, *, rules: Rules, mention: str = "", channel: str | None = None,
+                 repeat: bool = False) -> dict[str, Any]:
+    """A JSON-serialisable description of the group as it is now; numbers masked. `rules` is
+    required: a spike's baseline depends on them, and must not change when the alert is re-rendered."""
     report: dict[str, Any] = {
         "version": REPORT_VERSION,
         "group": group.key,
@@ -147,13 +148,13 @@ def group_report(db, group: AlertGroup, now: int, *, mention: str = "", channel:
     return report
 
 
-def refresh(db, payload: dict[str, Any], now: int) -> dict[str, Any]:
+def refresh(db, payload: dict[str, Any], now: int, rules: Rules) -> dict[str, Any]:
     """An edit's payload re-read from the group's current state (an Acknowledge clicked after
     the edit was queued must not be undone by it). Keeps the payload if the group is gone."""
     group = alert_groups.get(db, payload.get("group", ""))
     if group is None:
         return payload
-    fresh = group_report(db, group, now, channel=payload.get("channel"))
+    fresh = group_report(db, group, now, channel=payload.get("channel"), rules=rules)
     fresh["parent"] = payload.get("parent")
     return fresh
 
@@ -259,14 +260,25 @@ def _last_told(db, group: AlertGroup, parent: str) -> tuple[int, int]:
 
 # -- resolving -----------------------------------------------------------------------------
 
+def _last_heard(db, group: AlertGroup) -> int:
+    """When we last learned of a failure of the incident: its time, or when we stored it if that
+    was later (a poll catching up finds a failure hours after it happened)."""
+    stored = db.execute(
+        f"SELECT MAX(first_seen) FROM failures WHERE {_GROUP_WHERE} AND sent_at BETWEEN ? AND ?",
+        (*_group_params(group), group.first_seen, group.last_seen),
+    ).fetchone()[0]
+    return max(group.last_seen, stored or 0)
+
+
 def check_resolved(db, now: int, rules: Rules = DEFAULT_RULES) -> list[str]:
-    """Resolve every announced group quiet for `rules.resolve_after`; enqueue the resolved note
-    and the edit of its post. Returns the resolved group keys."""
+    """Resolve every announced group quiet for `rules.resolve_after`, both since its last failure
+    and since we learned of it (a late find stays firing that long: someone must see it); enqueue
+    the resolved note and the edit of its post. Returns the resolved group keys."""
     now = int(now)
     resolved: list[str] = []
     with transaction(db):
         for group in alert_groups.unresolved(db):
-            if now - group.last_seen < rules.resolve_after:
+            if now - _last_heard(db, group) < rules.resolve_after:
                 continue
             group.resolved_at = now
             alert_groups.save(db, group)
@@ -274,7 +286,8 @@ def check_resolved(db, now: int, rules: Rules = DEFAULT_RULES) -> list[str]:
             if group.snoozed(now):
                 continue
             parent = f"alert:{group.key}:{group.posted_at}"
-            report = group_report(db, group, now, channel=rules.channel_for(describe(group.error_code)["category"]))
+            report = group_report(db, group, now, channel=rules.channel_for(describe(group.error_code)["category"]),
+                                  rules=rules)
             report["parent"] = parent
             report["quiet_for"] = now - group.last_seen
             outbox.enqueue(db, f"alert-resolved:{group.key}:{group.posted_at}:{now}", "alert-resolved", report, now)
@@ -284,7 +297,7 @@ def check_resolved(db, now: int, rules: Rules = DEFAULT_RULES) -> list[str]:
 
 # -- what the buttons do -------------------------------------------------------------------
 
-def acknowledge(db, key: str, user_id: str, now: int) -> dict[str, Any] | None:
+def acknowledge(db, key: str, user_id: str, now: int, rules: Rules) -> dict[str, Any] | None:
     """Record who acknowledged the group; returns its fresh report, or None for an unknown group."""
     with transaction(db):
         group = alert_groups.get(db, key)
@@ -293,10 +306,10 @@ def acknowledge(db, key: str, user_id: str, now: int) -> dict[str, Any] | None:
         if not group.acked_by:
             group.acked_by, group.acked_at = user_id, int(now)
             alert_groups.save(db, group)
-        return group_report(db, group, int(now), channel=group.slack_channel)
+        return group_report(db, group, int(now), channel=group.slack_channel, rules=rules)
 
 
-def snooze(db, key: str, now: int, seconds: int) -> dict[str, Any] | None:
+def snooze(db, key: str, now: int, seconds: int, rules: Rules) -> dict[str, Any] | None:
     """Mute the group for `seconds`: it keeps counting but posts nothing."""
     with transaction(db):
         group = alert_groups.get(db, key)
@@ -304,4 +317,4 @@ def snooze(db, key: str, now: int, seconds: int) -> dict[str, Any] | None:
             return None
         group.snoozed_until = int(now) + int(seconds)
         alert_groups.save(db, group)
-        return group_report(db, group, int(now), channel=group.slack_channel)
+        return group_report(db, group, int(now), channel=group.slack_channel, rules=rules)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Protocol, runtime_checkable
 
 from jobs import alerts
+from jobs.rules import DEFAULT_RULES, Rules
 from storage import alert_groups, leases, outbox
 from storage.db import transaction
 from storage.leases import Lease
@@ -83,7 +84,7 @@ def backoff(attempts: int) -> int:
 
 
 def deliver_due(db, destinations: Iterable[Destination], now: float | None = None, *, lease: Lease | None = None,
-                holder: str | None = None, limit: int = 200) -> DeliveryReport:
+                holder: str | None = None, limit: int = 200, rules: Rules = DEFAULT_RULES) -> DeliveryReport:
     """Send every due outbox row to its destination, oldest first.
 
     The leader passes its `lease`: every claim then checks it is still the leader in the same
@@ -111,7 +112,7 @@ def deliver_due(db, destinations: Iterable[Destination], now: float | None = Non
             if outbox.mark_skipped(db, item, "superseded by a newer edit", clock()):
                 report.skipped += 1
             continue
-        _deliver_one(db, by_name[item.destination], item, clock, report, holder, lease)
+        _deliver_one(db, by_name[item.destination], item, clock, report, holder, lease, rules)
     report.waiting += len([i for i in outbox.pending(db) if i.destination not in by_name and i.destination != outbox.FANOUT])
     return report
 
@@ -124,7 +125,7 @@ def _clock(now: float | None) -> Callable[[], float]:
 
 
 def _deliver_one(db, destination: Destination, item: OutboxItem, clock: Callable[[], float], report: DeliveryReport,
-                 holder: str, lease: Lease | None) -> None:
+                 holder: str, lease: Lease | None, rules: Rules) -> None:
     parent_key = item.payload.get("parent")
     if parent_key:
         parent = outbox.find_for(db, parent_key, item.destination)
@@ -145,7 +146,7 @@ def _deliver_one(db, destination: Destination, item: OutboxItem, clock: Callable
         maybe_sent = False  # the lookup answered: an earlier attempt did not get through
         if ref is None:
             if item.kind in EDIT_KINDS:
-                item.payload = alerts.refresh(db, item.payload, int(clock()))
+                item.payload = alerts.refresh(db, item.payload, int(clock()), rules)
                 destination.update(item, item.parent.response_ts)
                 ref = item.parent.response_ts
             else:

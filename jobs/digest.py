@@ -24,6 +24,7 @@ from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
 from jobs.deliver import deliver_due
+from jobs.rules import DEFAULT_RULES, Rules
 from jobs.scheduler import DIGEST_GRACE, DigestPeriod, digest_due
 from storage import digest_queries as q
 from storage import digest_runs, knowledge, outbox
@@ -302,7 +303,7 @@ class DigestOutcome:
 
 
 def run_due_digest(db, settings, destinations: list, now: datetime | None = None,
-                   grace=DIGEST_GRACE, lease: Lease | None = None) -> DigestOutcome | None:
+                   grace=DIGEST_GRACE, lease: Lease | None = None, rules: Rules = DEFAULT_RULES) -> DigestOutcome | None:
     """The scheduled digest (cron job and start-up catch-up alike): if a period is due and not
     yet sent, build it, claim it, enqueue it for every destination and deliver. Else None."""
     now = now or datetime.now(timezone.utc)
@@ -314,13 +315,13 @@ def run_due_digest(db, settings, destinations: list, now: datetime | None = None
     report = build_period_report(db, period, tz, now=epoch)
     if not enqueue_digest(db, report, destinations, epoch, claim_period=True):
         return None  # someone else claimed it between digest_due and here
-    return DigestOutcome(report, True, deliver_due(db, destinations, epoch, lease=lease))
+    return DigestOutcome(report, True, deliver_due(db, destinations, epoch, lease=lease, rules=rules))
 
 
 def run_window_digest(db, settings, seconds: int, label: str, destinations: list,
-                      now: int | None = None) -> DigestOutcome:
+                      now: int | None = None, rules: Rules = DEFAULT_RULES) -> DigestOutcome:
     """`smserror digest --since …`: the last `seconds`, posted to every destination."""
     now = int(_time.time() if now is None else now)
     report = build_window_report(db, seconds, label, settings.tz, now=now)
     enqueued = enqueue_digest(db, report, destinations, now, claim_period=False)
-    return DigestOutcome(report, enqueued, deliver_due(db, destinations, now))
+    return DigestOutcome(report, enqueued, deliver_due(db, destinations, now, rules=rules))

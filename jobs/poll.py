@@ -184,6 +184,7 @@ def poll_account(
                 if record.get("status") in FAILED_STATUSES and record.get("error_code"):
                     row = record_to_row(record.get)
                     if row is not None:
+                        row["account_sid"] = row["account_sid"] or account_sid  # Twilio may leave it null
                         report.failures_seen += 1
                         buffer.append(row)
             if buffer:

@@ -23,16 +23,19 @@ def start_service(tmp_path):
     """Start the real `smserror run` service (server, scheduler, courier) on a free loopback port.
 
     Its daily digest is moved two hours ahead unless the test passes `keep_digest_time=True`:
-    otherwise a test run in the hours after 08:00 UTC would also see the start-up catch-up digest."""
+    otherwise a test run in the hours after 08:00 UTC would also see the start-up catch-up digest.
+    `before_start(service)` runs between building the service and starting it."""
     started: list[Service] = []
 
-    def start(settings: Settings, keep_digest_time: bool = False, **kwargs) -> Service:
+    def start(settings: Settings, keep_digest_time: bool = False, before_start=None, **kwargs) -> Service:
         settings = dataclasses.replace(settings, host="127.0.0.1", port=0, db_path=str(tmp_path / "service.db"))
         if not keep_digest_time:
             later = datetime.now(settings.tz) + timedelta(hours=2)
             settings = dataclasses.replace(settings, digest_at=later.time().replace(second=0, microsecond=0))
-        service = Service(settings, **kwargs).start_in_background()
-        started.append(service)
+        service = Service(settings, **kwargs)
+        if before_start is not None:  # e.g. listen to the scheduler before its start-up jobs run
+            before_start(service)
+        started.append(service.start_in_background())
         return service
 
     yield start

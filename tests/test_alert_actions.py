@@ -18,8 +18,9 @@ from bot.settings import Settings
 from bot.slack_app import build_app
 from jobs import alerts
 from jobs.deliver import deliver_due
-from jobs.rules import DEFAULT_RULES
+from jobs.rules import DEFAULT_RULES, parse_rules
 from storage import alert_groups, outbox
+from storage.failures import upsert_failures
 from tests.fakes.slack_api import TOKEN, FakeSlack
 from tests.test_alerts import ACCOUNT, CHANNEL, PATIENT, SERVICE, T0, failure, seen, slack_destination
 
@@ -117,3 +118,33 @@ def test_plain_functions_without_slack(db):
     blocks, text = actions.examples(GROUP)
     assert text.startswith("Examples: SM")
     assert [i.kind for i in outbox.pending(db)] == ["alert"]
+
+
+def test_a_custom_baseline_is_kept_by_clicks_edits_and_the_resolved_note(db, slack):
+    rules = parse_rules({"spike": {"baseline_days": 1}})
+    # two an hour on days 2-6 before T0: inside the default 7-day baseline, outside a 1-day one
+    upsert_failures(db, [failure(code=30007, at=T0 - 2 * 86400 - 3600 * h - i) for h in range(5 * 24) for i in (0, 1)],
+                    "import", T0)
+    key = alerts.group_key(ACCOUNT, 30007, SERVICE)
+    dest = [slack_destination(slack)]
+
+    def usual(now: int) -> str:
+        _, baseline = alerts.spike_rate(db, ACCOUNT, 30007, SERVICE, now, rules)
+        return f"against a usual {round(baseline, 2)}/hour"
+
+    seen(db, [failure(code=30007, at=T0 - 60 * i) for i in range(20)], T0, rules)
+    deliver_due(db, dest, T0, rules=rules)
+    assert usual(T0) in json.dumps(slack.top_level()[0].blocks)
+    seen(db, [failure(code=30007, at=T0 + 400)], T0 + 400, rules)  # queues an edit of the post
+    actions = AlertActions(store=lambda: db, rules=rules, clock=lambda: T0 + 450)
+    blocks, _ = actions.acknowledge(key, "U9")
+    assert usual(T0 + 450) in json.dumps([b.to_dict() for b in blocks])
+    deliver_due(db, dest, T0 + 450, rules=rules)
+    assert usual(T0 + 450) in json.dumps(slack.calls("chat.update")[-1]["blocks"])
+    resolved_at = T0 + 400 + rules.resolve_after
+    alerts.check_resolved(db, resolved_at, rules)
+    notes = [i for i in outbox.pending(db) if i.kind in ("alert-resolved", "alert-edit")]
+    expected = alerts.spike_rate(db, ACCOUNT, 30007, SERVICE, resolved_at, rules)[1]
+    assert len(notes) == 2 and all(i.payload["spike"]["baseline_per_hour"] == round(expected, 2) for i in notes)
+    blocks, _ = actions.snooze(key)
+    assert usual(T0 + 450) in json.dumps([b.to_dict() for b in blocks])

@@ -163,7 +163,7 @@ def test_no_new_top_level_post_until_the_repeat_interval(db):
 def test_acknowledged_group_does_not_repeat(db):
     seen(db, [failure(at=T0)], T0)
     key = alerts.group_key(ACCOUNT, 30033, SERVICE)
-    report = alerts.acknowledge(db, key, "U123", T0 + 60)
+    report = alerts.acknowledge(db, key, "U123", T0 + 60, DEFAULT_RULES)
     assert report["acked_by"] == "U123"
     later = T0 + 5 * 3600
     result = seen(db, [failure(at=later)], later)
@@ -173,7 +173,7 @@ def test_acknowledged_group_does_not_repeat(db):
 def test_snoozed_group_counts_but_says_nothing(db):
     seen(db, [failure(at=T0)], T0)
     key = alerts.group_key(ACCOUNT, 30033, SERVICE)
-    alerts.snooze(db, key, T0 + 10, 24 * 3600)
+    alerts.snooze(db, key, T0 + 10, 24 * 3600, DEFAULT_RULES)
     before = len(outbox.pending(db))
     result = seen(db, [failure(at=T0 + 600)], T0 + 600)
     assert result.enqueued == [] and len(outbox.pending(db)) == before
@@ -202,6 +202,21 @@ def test_resolved_note_after_quiet_time_then_reopen(db, slack):
     assert len(slack.top_level()) == 1
     assert "Failing again" in json.dumps(slack.replies(alert.ts)[-1].blocks)
     assert not alert.text.startswith("Resolved:")
+
+
+def test_a_failure_found_late_alerts_and_stays_firing_for_the_resolve_time(db, slack):
+    dest = [slack_destination(slack)]
+    happened = T0 - 3 * 3600  # a poll catching up finds a 3-hour-old suspension
+    assert [k.split(":")[0] for k in seen(db, [failure(at=happened)], T0).enqueued] == ["alert"]
+    assert alerts.check_resolved(db, T0) == [], "not resolved in the pass that found it"
+    deliver_due(db, dest, T0)
+    [alert] = slack.top_level()
+    assert "<!here>" in alert.text and not alert.text.startswith("Resolved:") and slack.replies(alert.ts) == []
+    assert alerts.check_resolved(db, T0 + DEFAULT_RULES.resolve_after - 1) == []
+    resolved_at = T0 + DEFAULT_RULES.resolve_after
+    assert alerts.check_resolved(db, resolved_at) == [alerts.group_key(ACCOUNT, 30033, SERVICE)]
+    deliver_due(db, dest, resolved_at)
+    assert "Resolved: no 30033 failures for 5 h 00 min" in json.dumps(slack.replies(alert.ts)[0].blocks)
 
 
 def test_updates_wait_for_their_parent(db, slack):

@@ -101,10 +101,11 @@ def test_small_report_card_exactly():
         "Sun 8 Mar 08:00 – Mon 9 Mar 08:00 EDT · times in America/New_York",
         "**5 failures in the last 24 h · ▲ +1 (+25%) vs 4 in the 24 h before · 2 codes.**",
         "7-day trend ▁▃▁▄▁▇█ (per 24 h, oldest first)",
-        "**List hygiene** · 1 recipient to remove from your lists: 1 opted out.\r"
-        "For example: +1••••••0009 opted out (21610)\r"
+        "**List hygiene** · 1 recipient to remove from your lists: 1 opted out.",
+        "For example: +1••••••0009 opted out (21610)",
         "The full list (full numbers, for your own use only): smserror hygiene --csv FILE",
     ]
+    assert [item.get("spacing") for item in card["body"][-3:]] == [None, "None", "None"]
     first = [item["text"] for item in card["body"][4]["items"]]
     assert first == [
         "30003 · Unreachable destination handset · Carrier / content",
@@ -112,10 +113,12 @@ def test_small_report_card_exactly():
         "The phone couldn't be reached <off>.",
         "**First step:** Retry later & check.",
         "**For Support (3 or more message SIDs from the last 24 hours):**",
-        "SM1  to +1••••••0001\rSM2  to +1••••••0002\rSM3  to +1••••••0003",
+        "SM1  to +1••••••0001",
+        "SM2  to +1••••••0002",
+        "SM3  to +1••••••0003",
         "[Twilio docs for 30003](https://www.twilio.com/docs/api/errors/30003)",
     ]
-    assert card["body"][4]["items"][5]["fontType"] == "Monospace"
+    assert all(item["fontType"] == "Monospace" for item in card["body"][4]["items"][5:8])
 
 
 def test_renderers_take_the_dataclass_and_its_json_alike(db):

@@ -125,6 +125,15 @@ def test_subaccounts_all_reads_every_active_one(db, twilio):
     assert [r["account_sid"] for r in listed.new_failures] == [SUB_OLD]
 
 
+def test_a_message_without_account_sid_is_kept_under_the_account_polled(db, twilio):
+    twilio.add_subaccount(SUB_A, "Clinic A")
+    message = twilio.add_message(SUB_A, date_sent=NOW - 100, status="failed", error_code=30033,
+                                 answered_as={"account_sid": None})
+    report = poll(db, twilio, NOW, twilio_subaccounts="all")
+    assert report.ok and [r["account_sid"] for r in report.new_failures] == [SUB_A]
+    assert get_failure(db, message.sid)["account_sid"] == SUB_A
+
+
 def test_429_with_retry_after_is_honoured(db, twilio):
     twilio.add_message(date_sent=NOW - 100, status="failed", error_code=30007)
     twilio.fail(429, headers={"Retry-After": "1"}, body={"code": 20429, "message": "Too Many Requests", "status": 429})
@@ -200,6 +209,15 @@ def test_poll_once_prints_counts_per_account(monkeypatch, tmp_path, capsys, twil
     out = capsys.readouterr().out
     assert f"{MAIN_SID}: sweep since" in out and "1 messages read, 1 new failures, 0 updated, 1 requests" in out
     assert "+1202" not in out  # counts only, never numbers
+
+
+def test_poll_once_total_counts_every_request_it_made(monkeypatch, tmp_path, capsys, twilio):
+    twilio.add_subaccount(SUB_A, "Clinic A")
+    env = cli_env(twilio, tmp_path, TWILIO_SUBACCOUNTS="all")
+    assert run_cli(monkeypatch, tmp_path, env, "poll", "--once") == 0
+    total = [line for line in capsys.readouterr().out.splitlines() if line.startswith("total:")]
+    # the subaccount list read for callback tokens, the one read for the pass, one Messages page each
+    assert len(twilio.requests) == 4 and total == [f"total: 0 new failures, {len(twilio.requests)} requests"]
 
 
 def test_wrong_token_exits_2_with_one_clear_line(monkeypatch, tmp_path, capsys, twilio):

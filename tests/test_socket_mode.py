@@ -17,6 +17,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from bot.settings import Settings
+from tests.fakes.server import wait_until
 from tests.fakes.slack_api import TOKEN
 from tests.fakes.slack_socket import APP_TOKEN, FakeSlackWithSocketMode
 from tests.http import get
@@ -77,10 +78,10 @@ def test_slash_command_is_answered_in_the_ack_and_stop_leaves_nothing_running(st
     service.stop()
     assert time.monotonic() - started < 5
     assert slack_sm.socket.wait_disconnected(5), "the WebSocket is still open after stop"
-    deadline = time.monotonic() + 3
-    while (left := [t for t in set(threading.enumerate()) - before if t.is_alive()]) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not left, f"threads left running after stop: {[t.name for t in left]}"
+    def left() -> list[threading.Thread]:
+        return [t for t in set(threading.enumerate()) - before if t.is_alive()]
+
+    assert wait_until(lambda: not left(), timeout=3), f"threads left running after stop: {[t.name for t in left()]}"
 
     assert not [r for r in caplog.records if r.exc_info], "a traceback was logged"
     assert "Traceback" not in capfd.readouterr().err
@@ -111,10 +112,11 @@ def test_slack_unreachable_at_start_does_not_stop_run(start_service, caplog):
     caplog.set_level(logging.INFO)
     service = start_service(socket_settings(dead))
     assert get(service.url + "/healthz").status == 200
-    deadline = time.monotonic() + 5
-    while not (lines := [r for r in caplog.records if r.name.startswith("smserror.socket_mode")]) \
-            and time.monotonic() < deadline:
-        time.sleep(0.02)
+    def socket_mode_lines() -> list[logging.LogRecord]:
+        return [r for r in caplog.records if r.name.startswith("smserror.socket_mode")]
+
+    assert wait_until(socket_mode_lines)
+    lines = socket_mode_lines()
     assert len(lines) == 1 and lines[0].levelno == logging.WARNING
     assert "Socket Mode" in lines[0].getMessage() and "retrying" in lines[0].getMessage()
     assert not [r for r in caplog.records if r.exc_info]

@@ -68,6 +68,13 @@ def test_a_card_that_fits_is_left_alone():
     assert message["attachments"][0]["contentType"] == "application/vnd.microsoft.card.adaptive"
 
 
+def test_each_step_is_its_own_line():
+    card = alert_card(report(steps=["Check the campaign in the Console.", "Contact Support."]))
+    texts = [item["text"] for item in card["body"] if item["type"] == "TextBlock"]
+    assert texts[-3:] == ["**What to do:**", "1. Check the campaign in the Console.", "2. Contact Support."]
+    assert "\r" not in str(card)  # Teams shows a carriage return as no break at all
+
+
 @pytest.mark.parametrize("size", [30_000, 200_000])
 def test_an_oversized_alert_card_is_shortened_under_the_limit(teams, size):
     big = report(meaning="é" * size, steps=["step " + "x" * 3000] * 40, senders=["+1••••••4321"] * 2000)

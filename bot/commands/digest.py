@@ -12,6 +12,7 @@ from bot.destinations import build_destinations
 from bot.digest_text import render_text
 from bot.settings import Settings
 from jobs.digest import build_window_report, parse_since, run_window_digest
+from jobs.rules import load_rules
 from storage.db import open_db
 
 
@@ -48,7 +49,8 @@ def run(args) -> int:
             else:
                 sys.stdout.write(render_text(report))
             return 0
-        outcome = run_window_digest(db, settings, seconds, label, build_destinations(settings))
+        outcome = run_window_digest(db, settings, seconds, label, build_destinations(settings),
+                                    rules=load_rules(settings.rules_path))
     finally:
         db.close()
     delivery = outcome.delivery

@@ -41,11 +41,11 @@ class AlertActions:
     clock: Callable[[], float] = field(default=time.time)
 
     def acknowledge(self, key: str, user_id: str) -> tuple[list, str] | None:
-        report = alerts.acknowledge(self.store(), key, user_id, int(self.clock()))
+        report = alerts.acknowledge(self.store(), key, user_id, int(self.clock()), self.rules)
         return alert_blocks(report) if report else None
 
     def snooze(self, key: str) -> tuple[list, str] | None:
-        report = alerts.snooze(self.store(), key, int(self.clock()), self.rules.snooze)
+        report = alerts.snooze(self.store(), key, int(self.clock()), self.rules.snooze, self.rules)
         return alert_blocks(report) if report else None
 
     def examples(self, key: str) -> tuple[list, str]:

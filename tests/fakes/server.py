@@ -173,9 +173,14 @@ class FakeServer:
             return [r for r in self.requests if path_part in r.path]
 
     def wait_for(self, predicate, timeout: float = 5.0) -> bool:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.01)
-        return bool(predicate())
+        return wait_until(predicate, timeout)
+
+
+def wait_until(predicate, timeout: float = 5.0) -> bool:
+    """Whether `predicate()` became true within `timeout` seconds (checked every 10 ms)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return bool(predicate())

@@ -47,6 +47,7 @@ class FakeMessage:
     body: str
     service_sid: str | None
     date_updated: int
+    answered_as: dict | None = None  # fields rendered differently from the truth (Twilio leaving one null)
 
 
 def _rfc2822(epoch: int | None) -> str | None:
@@ -99,13 +100,15 @@ class FakeTwilioAPI(FakeServer):
         recipient: str = "+12025550123",
         body: str = "Your appointment is tomorrow at 10:00",
         service_sid: str | None = "MG" + "0" * 31 + "1",
+        answered_as: dict | None = None,
     ) -> FakeMessage:
         account_sid = account_sid or self.account_sid
         with self._data_lock:
             if sid is None:
                 self._counter += 1
                 sid = f"SM{self._counter:032x}"
-            message = FakeMessage(sid, account_sid, date_sent, status, error_code, sender, recipient, body, service_sid, date_sent)
+            message = FakeMessage(sid, account_sid, date_sent, status, error_code, sender, recipient, body, service_sid,
+                                  date_sent, answered_as)
             self._messages[account_sid].append(message)
             self._by_sid[sid] = message
             self._dirty.add(account_sid)
@@ -245,7 +248,7 @@ class FakeTwilioAPI(FakeServer):
 
 
 def _render(m: FakeMessage) -> dict:
-    return {
+    return ({
         "account_sid": m.account_sid, "api_version": "2010-04-01", "body": m.body,
         "date_created": _rfc2822(m.date_sent - 1), "date_sent": _rfc2822(m.date_sent),
         "date_updated": _rfc2822(m.date_updated), "direction": "outbound-api", "error_code": m.error_code,
@@ -253,7 +256,7 @@ def _render(m: FakeMessage) -> dict:
         "num_segments": "1", "price": "-0.00790", "price_unit": "USD", "sid": m.sid, "status": m.status,
         "subresource_uris": {"media": f"{API}/Accounts/{m.account_sid}/Messages/{m.sid}/Media.json"},
         "to": m.recipient, "uri": f"{API}/Accounts/{m.account_sid}/Messages/{m.sid}.json",
-    }
+    } | (m.answered_as or {}))
 
 
 def _error(status: int, code: int, message: str) -> Reply:
