@@ -66,19 +66,29 @@ class Settings:
             return "all"
         return [sid.strip() for sid in raw.split(",") if sid.strip()] if raw else ""
 
+    @property
+    def lacks_channel(self) -> bool:
+        """Slack credentials are set but there is nowhere to post: no SLACK_CHANNEL and no other
+        destination. Digests and alerts would go to stdout and count as sent, seen by nobody."""
+        slack_credentials = self.slack_bot_token or self.slack_signing_secret or self.slack_app_token
+        return bool(slack_credentials) and not (self.slack_channel or self.teams_webhook_url)
+
     def missing_for_run(self) -> list[str]:
         """Settings `smserror run` cannot serve without. A partial setup is fine (Teams only,
         Twilio callbacks only), but half a Slack setup, or nothing at all to serve, is not.
         Slack reaches the bot through /slack/events (SLACK_SIGNING_SECRET) or Socket Mode
-        (SLACK_APP_TOKEN), or both; either way it needs the bot token."""
+        (SLACK_APP_TOKEN), or both; either way it needs the bot token, and a channel to post in."""
         slack_way_in = self.slack_signing_secret or self.slack_app_token
-        if self.slack_bot_token and not slack_way_in:
-            return ["SLACK_SIGNING_SECRET"]
-        if slack_way_in and not self.slack_bot_token:
-            return ["SLACK_BOT_TOKEN"]
-        if not (slack_way_in or self.teams_outgoing_secret or self.twilio_configured):
+        if not (slack_way_in or self.slack_bot_token or self.teams_outgoing_secret or self.twilio_configured):
             return ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"]
-        return []
+        missing = []
+        if self.slack_bot_token and not slack_way_in:
+            missing.append("SLACK_SIGNING_SECRET")
+        if slack_way_in and not self.slack_bot_token:
+            missing.append("SLACK_BOT_TOKEN")
+        if self.lacks_channel:
+            missing.append("SLACK_CHANNEL")
+        return missing
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, dotenv: Path | None = Path(".env")) -> "Settings":

@@ -59,15 +59,25 @@ def test_slack_api_url_gets_trailing_slash():
     "env, missing",
     [
         ({}, ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"]),
-        ({"SLACK_BOT_TOKEN": "xoxb-1"}, ["SLACK_SIGNING_SECRET"]),
-        ({"SLACK_SIGNING_SECRET": "s"}, ["SLACK_BOT_TOKEN"]),
-        ({"SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-1"}, []),
+        ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_CHANNEL": "C1"}, ["SLACK_SIGNING_SECRET"]),
+        ({"SLACK_SIGNING_SECRET": "s", "SLACK_CHANNEL": "C1"}, ["SLACK_BOT_TOKEN"]),
+        ({"SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_CHANNEL": "C1"}, []),
         ({"TEAMS_OUTGOING_SECRET": "c2VjcmV0"}, []),
         # Socket Mode needs no signing secret: Slack is reached over the app's own WebSocket
-        ({"SLACK_APP_TOKEN": "xapp-1-A1-1-abc", "SLACK_BOT_TOKEN": "xoxb-1"}, []),
-        ({"SLACK_APP_TOKEN": "xapp-1-A1-1-abc"}, ["SLACK_BOT_TOKEN"]),
-        ({"SLACK_APP_TOKEN": "xapp-1-A1-1-abc", "SLACK_SIGNING_SECRET": "s"}, ["SLACK_BOT_TOKEN"]),
-        ({"SLACK_APP_TOKEN": "xapp-1-A1-1-abc", "SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-1"}, []),
+        ({"SLACK_APP_TOKEN": "xapp-1-A1-1-abc", "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_CHANNEL": "C1"}, []),
+        ({"SLACK_APP_TOKEN": "xapp-1-A1-1-abc", "SLACK_CHANNEL": "C1"}, ["SLACK_BOT_TOKEN"]),
+        ({"SLACK_APP_TOKEN": "xapp-1-A1-1-abc", "SLACK_SIGNING_SECRET": "s", "SLACK_CHANNEL": "C1"},
+         ["SLACK_BOT_TOKEN"]),
+        ({"SLACK_APP_TOKEN": "xapp-1-A1-1-abc", "SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-1",
+          "SLACK_CHANNEL": "C1"}, []),
+        # Slack credentials but nowhere to post: digests and alerts would be printed, not posted
+        ({"SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-1"}, ["SLACK_CHANNEL"]),
+        ({"SLACK_APP_TOKEN": "xapp-1-A1-1-abc", "SLACK_BOT_TOKEN": "xoxb-1"}, ["SLACK_CHANNEL"]),
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, ["SLACK_SIGNING_SECRET", "SLACK_CHANNEL"]),
+        ({"SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-1", "TEAMS_WEBHOOK_URL": "https://teams.invalid/x"},
+         []),
+        # no Slack at all: Twilio callbacks and polling only, digests and alerts to stdout
+        ({"TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "t"}, []),
     ],
 )
 def test_what_run_needs(env, missing):
