@@ -6,12 +6,15 @@ A bad value raises ConfigError naming the variable; the CLI turns that into exit
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
 
 
 class ConfigError(ValueError):
@@ -133,24 +136,17 @@ class Settings:
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines; blank lines and # comments skipped; optional matching quotes stripped."""
+    """The usual dotenv rules, by python-dotenv: quotes stripped, `export ` allowed, a ` # comment`
+    after an unquoted value dropped. No ${VAR} expansion: values are taken literally, as a secret
+    containing `$` must be, and a .env value must not change with whatever the shell exports."""
     try:
         text = path.read_text(encoding="utf-8")
     except (FileNotFoundError, IsADirectoryError):
         return {}
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f".env could not be read: {exc}") from None
-    values = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
+    values = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    return {key: value for key, value in values.items() if value is not None}  # a bare `NAME` line sets nothing
 
 
 def _url(value: str, name: str, slash: bool = False) -> str:
