@@ -11,6 +11,7 @@ import argparse
 import logging
 import os
 import sys
+from importlib import metadata
 
 from bot.commands import demo, digest, hygiene, imports, lookup, poll, run
 from bot.settings import ConfigError
@@ -28,11 +29,19 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="smserror", description="Explain Twilio SMS error codes; digest and alert on failures.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
+    parser.add_argument("--version", action="version", version=f"smserror {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for command in COMMANDS:
         command.add_parser(sub).set_defaults(handler=command.run)
     return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("smserror")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 class MaskNumbers(logging.Filter):

@@ -3,11 +3,15 @@ one line on stderr naming the setting, nothing printed in place of a post."""
 
 from __future__ import annotations
 
+import argparse
 import os
+import re
 import subprocess
 import sys
 import time
+from importlib.metadata import version
 
+from bot.cli import build_parser
 from tests.fakes.slack_api import TOKEN
 from tests.fakes.twilio_api import AUTH_TOKEN, MAIN_SID
 
@@ -64,3 +68,16 @@ def test_printing_commands_still_work_in_that_half_configuration(tmp_path):
     dry_run = smserror(tmp_path, "digest", "--dry-run", **HALF_SLACK)
     assert dry_run.returncode == 0, dry_run.stderr
     assert dry_run.stdout.startswith("SMS failure digest")
+
+
+def test_help_has_a_line_for_every_command(tmp_path):
+    [commands] = [a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    result = smserror(tmp_path, "--help")
+    assert result.returncode == 0
+    for name in commands.choices:
+        assert re.search(rf"^\s+{name}\s+\S", result.stdout, re.M), f"{name} has no help line"
+
+
+def test_version(tmp_path):
+    result = smserror(tmp_path, "--version")
+    assert (result.returncode, result.stdout, result.stderr) == (0, f"smserror {version('smserror')}\n", "")
