@@ -1,9 +1,12 @@
+# store messages: fixed by the storage rewrite -- test_read_only_store_is_not_called_uncreatable
+# below fails until storage/db.py tells a read-only store apart from one it cannot create.
 """Refusals and clear errors of the real `smserror` command, run as a subprocess: exit codes,
 one line on stderr naming the setting, nothing printed in place of a post."""
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import re
 import subprocess
@@ -14,17 +17,18 @@ from importlib.metadata import version
 from bot.cli import build_parser
 from tests.fakes.slack_api import TOKEN
 from tests.fakes.twilio_api import AUTH_TOKEN, MAIN_SID
+from tests.test_import import record, write_day_file
 
 HALF_SLACK = {"SLACK_BOT_TOKEN": TOKEN, "SLACK_SIGNING_SECRET": "signing-secret"}  # no SLACK_CHANNEL
 PATIENT = "+12025550166"
 
 
-def smserror(tmp_path, *argv, timeout=60, **env) -> subprocess.CompletedProcess:
+def smserror(tmp_path, *argv, preexec_fn=None, timeout=60, **env) -> subprocess.CompletedProcess:
     """The CLI in a clean environment (only what the test sets), in tmp_path, where no .env is."""
     clean = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp_path),
              "SMSERROR_DB": str(tmp_path / "cli.db"), **env}
     return subprocess.run([sys.executable, "-m", "bot.cli", *argv], cwd=tmp_path, env=clean, capture_output=True,
-                          text=True, timeout=timeout)
+                          text=True, timeout=timeout, preexec_fn=preexec_fn)
 
 
 def assert_one_line_naming(result, setting: str) -> None:
@@ -81,3 +85,25 @@ def test_help_has_a_line_for_every_command(tmp_path):
 def test_version(tmp_path):
     result = smserror(tmp_path, "--version")
     assert (result.returncode, result.stdout, result.stderr) == (0, f"smserror {version('smserror')}\n", "")
+
+
+def _without_permission_override() -> None:
+    """Runs in the child before exec: root ignores file modes through CAP_DAC_OVERRIDE, so drop
+    it (and CAP_DAC_READ_SEARCH) from the bounding set; the exec'd CLI is then held to 0400."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_capbset_drop, cap_dac_override, cap_dac_read_search = 24, 1, 2
+    for cap in (cap_dac_override, cap_dac_read_search):
+        if libc.prctl(pr_capbset_drop, cap, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_CAPBSET_DROP)")
+
+
+def test_read_only_store_is_not_called_uncreatable(tmp_path):
+    store = tmp_path / "cli.db"
+    assert smserror(tmp_path, "import", str(write_day_file(tmp_path / "a.json.gz", [record(1)]))).returncode == 0
+    store.chmod(0o400)
+    day_file = write_day_file(tmp_path / "b.json.gz", [record(2)])
+    result = smserror(tmp_path, "import", str(day_file),
+                      preexec_fn=_without_permission_override if os.geteuid() == 0 else None)
+    assert_one_line_naming(result, "SMSERROR_DB")
+    assert "cannot be created" not in result.stderr  # it exists; it is read-only
+    assert str(store) in result.stderr
