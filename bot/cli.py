@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import sqlite3
 import sys
+from importlib import metadata
 
 from bot.commands import demo, digest, hygiene, imports, lookup, poll, run
-from bot.settings import ConfigError
-from storage.db import StoreError
+from bot.settings import ConfigError, Settings
+from storage.db import StoreError, describe_error
 from storage.privacy import mask_numbers_in_log
 
 COMMANDS = (lookup, poll, digest, imports, demo, run, hygiene)
@@ -28,11 +30,19 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="smserror", description="Explain Twilio SMS error codes; digest and alert on failures.")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug detail to stderr")
+    parser.add_argument("--version", action="version", version=f"smserror {_version()}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for command in COMMANDS:
         command.add_parser(sub).set_defaults(handler=command.run)
     return parser
+
+
+def _version() -> str:
+    try:
+        return metadata.version("smserror")
+    except metadata.PackageNotFoundError:  # run from a source tree that was never installed
+        return "unknown"
 
 
 class MaskNumbers(logging.Filter):
@@ -76,11 +86,21 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigError, StoreError) as exc:
         print(f"smserror: {exc}", file=sys.stderr)
         return 2
+    except sqlite3.Error as exc:  # the store went bad under a command that had opened it
+        print(f"smserror: {describe_error(_store_name(), exc)}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:  # the reader hung up early (`smserror demo | head`): not an error of ours
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _store_name() -> str:
+    try:
+        return Settings.from_env().db_path
+    except ConfigError:
+        return Settings.db_path
 
 
 if __name__ == "__main__":

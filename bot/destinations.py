@@ -26,7 +26,7 @@ from bot import alert_blocks, alert_cards
 from bot.digest_blocks import digest_blocks
 from bot.digest_cards import digest_card
 from bot.digest_text import render_text
-from bot.settings import Settings
+from bot.settings import ConfigError, Settings
 from jobs.deliver import DeliveryError
 from jobs.retry_after import retry_after
 from storage.outbox import OutboxItem
@@ -241,7 +241,11 @@ class StdoutDestination:
 
 def build_destinations(settings: Settings, stream: TextIO | None = None) -> list:
     """Slack when SLACK_BOT_TOKEN and SLACK_CHANNEL are set, Teams when TEAMS_WEBHOOK_URL is;
-    stdout when neither is."""
+    stdout when neither is, unless Slack credentials are set: then the operator meant to post,
+    and printing (and marking sent) would lose the digest and the alerts."""
+    if settings.lacks_channel:
+        raise ConfigError("SLACK_CHANNEL is not set: Slack credentials are, but there is no channel to post "
+                          "digests and alerts in (set SLACK_CHANNEL, or TEAMS_WEBHOOK_URL)")
     destinations: list = []
     if settings.slack_configured:
         destinations.append(SlackDestination(slack_client(settings), settings.slack_channel))

@@ -6,12 +6,15 @@ A bad value raises ConfigError naming the variable; the CLI turns that into exit
 
 from __future__ import annotations
 
+import io
 import os
 import re
 from dataclasses import dataclass, field
 from datetime import time
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from dotenv import dotenv_values
 
 
 class ConfigError(ValueError):
@@ -68,19 +71,29 @@ class Settings:
             return "all"
         return [sid.strip() for sid in raw.split(",") if sid.strip()] if raw else ""
 
+    @property
+    def lacks_channel(self) -> bool:
+        """Slack credentials are set but there is nowhere to post: no SLACK_CHANNEL and no other
+        destination. Digests and alerts would go to stdout and count as sent, seen by nobody."""
+        slack_credentials = self.slack_bot_token or self.slack_signing_secret or self.slack_app_token
+        return bool(slack_credentials) and not (self.slack_channel or self.teams_webhook_url)
+
     def missing_for_run(self) -> list[str]:
         """Settings `smserror run` cannot serve without. A partial setup is fine (Teams only,
         Twilio callbacks only), but half a Slack setup, or nothing at all to serve, is not.
         Slack reaches the bot through /slack/events (SLACK_SIGNING_SECRET) or Socket Mode
-        (SLACK_APP_TOKEN), or both; either way it needs the bot token."""
+        (SLACK_APP_TOKEN), or both; either way it needs the bot token, and a channel to post in."""
         slack_way_in = self.slack_signing_secret or self.slack_app_token
-        if self.slack_bot_token and not slack_way_in:
-            return ["SLACK_SIGNING_SECRET"]
-        if slack_way_in and not self.slack_bot_token:
-            return ["SLACK_BOT_TOKEN"]
-        if not (slack_way_in or self.teams_outgoing_secret or self.twilio_configured):
+        if not (slack_way_in or self.slack_bot_token or self.teams_outgoing_secret or self.twilio_configured):
             return ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"]
-        return []
+        missing = []
+        if self.slack_bot_token and not slack_way_in:
+            missing.append("SLACK_SIGNING_SECRET")
+        if slack_way_in and not self.slack_bot_token:
+            missing.append("SLACK_BOT_TOKEN")
+        if self.lacks_channel:
+            missing.append("SLACK_CHANNEL")
+        return missing
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, dotenv: Path | None = Path(".env")) -> "Settings":
@@ -127,24 +140,17 @@ class Settings:
 
 
 def read_dotenv(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines; blank lines and # comments skipped; optional matching quotes stripped."""
+    """The usual dotenv rules, by python-dotenv: quotes stripped, `export ` allowed, a ` # comment`
+    after an unquoted value dropped. No ${VAR} expansion: values are taken literally, as a secret
+    containing `$` must be, and a .env value must not change with whatever the shell exports."""
     try:
         text = path.read_text(encoding="utf-8")
     except (FileNotFoundError, IsADirectoryError):
         return {}
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f".env could not be read: {exc}") from None
-    values = {}
-    for line in text.splitlines():
-        line = line.strip()
-        if not line or line.startswith("#") or "=" not in line:
-            continue
-        key, _, value = line.removeprefix("export ").partition("=")
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
+    values = dotenv_values(stream=io.StringIO(text), interpolate=False)
+    return {key: value for key, value in values.items() if value is not None}  # a bare `NAME` line sets nothing
 
 
 def _url(value: str, name: str, slash: bool = False) -> str:

@@ -132,6 +132,8 @@ def migrate(db: sqlite_utils.Database) -> None:
     processes starting together migrate once between them."""
     with transaction(db):
         current = _refuse_newer(db)
+        # written even when current: a store this process cannot write fails here, at start-up
+        db.execute(f"PRAGMA user_version = {current}")
         for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
             for statement in _statements(script):
                 db.execute(statement)

@@ -89,3 +89,23 @@ def test_cli_unwritable_csv_path_is_one_line_exit_2(cli_db, tmp_path, capsys):
     assert err.count("\n") == 1 and "cannot write the CSV file" in err and "Traceback" not in err
     assert main(["hygiene", "--csv", str(tmp_path)]) == 2  # a directory
     assert "cannot write the CSV file" in capsys.readouterr().err
+
+
+def test_cli_csv_over_an_existing_readable_file_makes_it_private(cli_db, tmp_path, capsys):
+    path = tmp_path / "remove.csv"
+    path.write_text("an older list\n")
+    path.chmod(0o644)
+    assert main(["hygiene", "--csv", str(path)]) == 0
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert "+15551234567" in path.read_text() and "an older list" not in path.read_text()
+
+
+def test_cli_csv_refuses_a_symlink(cli_db, tmp_path, capsys):
+    target, link = tmp_path / "elsewhere.txt", tmp_path / "remove.csv"
+    target.write_text("not ours\n")
+    target.chmod(0o644)
+    link.symlink_to(target)
+    assert main(["hygiene", "--csv", str(link)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "symbolic link" in err and "Traceback" not in err
+    assert target.read_text() == "not ours\n" and stat.S_IMODE(os.stat(target).st_mode) == 0o644

@@ -23,6 +23,27 @@ def test_dotenv_is_read_and_environment_wins(tmp_path):
     assert (s.slack_channel, s.port, s.timezone) == ("C222", 4000, "Europe/London")
 
 
+def test_dotenv_follows_the_usual_rules(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "SLACK_CHANNEL=C1  # ops channel\n"
+        "SMSERROR_DB='my #1 store.db'  # quoted: the # is part of the value\n"
+        "SLACK_SIGNING_SECRET=ab#cd\n"  # no space before #: not a comment
+        "SLACK_BOT_TOKEN=xoxb-${HOME}-$USER\n"  # taken literally, never expanded
+        "JUST_A_NAME\n"
+    )
+    s = Settings.from_env({"HOME": "/root", "USER": "me"}, dotenv=env_file)
+    assert (s.slack_channel, s.db_path, s.slack_signing_secret, s.slack_bot_token) == (
+        "C1", "my #1 store.db", "ab#cd", "xoxb-${HOME}-$USER")
+
+
+def test_unreadable_dotenv_names_it(tmp_path):
+    env_file = tmp_path / ".env"
+    env_file.write_bytes(b"SLACK_CHANNEL=\xff\xfe\n")
+    with pytest.raises(ConfigError, match=r"^\.env could not be read"):
+        Settings.from_env({}, dotenv=env_file)
+
+
 @pytest.mark.parametrize(
     "name, value",
     [
@@ -59,15 +80,25 @@ def test_slack_api_url_gets_trailing_slash():
     "env, missing",
     [
         ({}, ["SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"]),
-        ({"SLACK_BOT_TOKEN": "xoxb-1"}, ["SLACK_SIGNING_SECRET"]),
-        ({"SLACK_SIGNING_SECRET": "s"}, ["SLACK_BOT_TOKEN"]),
-        ({"SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-1"}, []),
+        ({"SLACK_BOT_TOKEN": "xoxb-1", "SLACK_CHANNEL": "C1"}, ["SLACK_SIGNING_SECRET"]),
+        ({"SLACK_SIGNING_SECRET": "s", "SLACK_CHANNEL": "C1"}, ["SLACK_BOT_TOKEN"]),
+        ({"SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_CHANNEL": "C1"}, []),
         ({"TEAMS_OUTGOING_SECRET": "c2VjcmV0"}, []),
         # Socket Mode needs no signing secret: Slack is reached over the app's own WebSocket
-        ({"SLACK_APP_TOKEN": "xapp-1-A1-1-abc", "SLACK_BOT_TOKEN": "xoxb-1"}, []),
-        ({"SLACK_APP_TOKEN": "xapp-1-A1-1-abc"}, ["SLACK_BOT_TOKEN"]),
-        ({"SLACK_APP_TOKEN": "xapp-1-A1-1-abc", "SLACK_SIGNING_SECRET": "s"}, ["SLACK_BOT_TOKEN"]),
-        ({"SLACK_APP_TOKEN": "xapp-1-A1-1-abc", "SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-1"}, []),
+        ({"SLACK_APP_TOKEN": "xapp-1-A1-1-abc", "SLACK_BOT_TOKEN": "xoxb-1", "SLACK_CHANNEL": "C1"}, []),
+        ({"SLACK_APP_TOKEN": "xapp-1-A1-1-abc", "SLACK_CHANNEL": "C1"}, ["SLACK_BOT_TOKEN"]),
+        ({"SLACK_APP_TOKEN": "xapp-1-A1-1-abc", "SLACK_SIGNING_SECRET": "s", "SLACK_CHANNEL": "C1"},
+         ["SLACK_BOT_TOKEN"]),
+        ({"SLACK_APP_TOKEN": "xapp-1-A1-1-abc", "SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-1",
+          "SLACK_CHANNEL": "C1"}, []),
+        # Slack credentials but nowhere to post: digests and alerts would be printed, not posted
+        ({"SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-1"}, ["SLACK_CHANNEL"]),
+        ({"SLACK_APP_TOKEN": "xapp-1-A1-1-abc", "SLACK_BOT_TOKEN": "xoxb-1"}, ["SLACK_CHANNEL"]),
+        ({"SLACK_BOT_TOKEN": "xoxb-1"}, ["SLACK_SIGNING_SECRET", "SLACK_CHANNEL"]),
+        ({"SLACK_SIGNING_SECRET": "s", "SLACK_BOT_TOKEN": "xoxb-1", "TEAMS_WEBHOOK_URL": "https://teams.invalid/x"},
+         []),
+        # no Slack at all: Twilio callbacks and polling only, digests and alerts to stdout
+        ({"TWILIO_ACCOUNT_SID": "AC" + "1" * 32, "TWILIO_AUTH_TOKEN": "t"}, []),
     ],
 )
 def test_what_run_needs(env, missing):

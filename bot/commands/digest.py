@@ -40,17 +40,18 @@ def add_parser(sub):
 def run(args) -> int:
     seconds, label = args.since
     settings = Settings.from_env()
+    printing = args.dry_run or args.json
+    destinations = None if printing else build_destinations(settings)  # refuses before the store is touched
     db = open_db(settings.db_path)
     try:
-        if args.dry_run or args.json:
+        if printing:
             report = build_window_report(db, seconds, label, settings.tz)
             if args.json:
                 print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
             else:
                 sys.stdout.write(render_text(report))
             return 0
-        outcome = run_window_digest(db, settings, seconds, label, build_destinations(settings),
-                                    rules=load_rules(settings.rules_path))
+        outcome = run_window_digest(db, settings, seconds, label, destinations, rules=load_rules(settings.rules_path))
     finally:
         db.close()
     delivery = outcome.delivery

@@ -8,7 +8,9 @@ is created readable by its owner only. Never paste it into a channel.
 
 from __future__ import annotations
 
+import errno
 import os
+import stat
 import sys
 import time
 
@@ -53,12 +55,27 @@ def _write(path: str, rows) -> int:
         written = write_csv(rows, sys.stdout)
     else:
         try:
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # full numbers: owner only
-            with os.fdopen(fd, "w", encoding="utf-8", newline="") as stream:
+            with _private_file(path) as stream:
                 written = write_csv(rows, stream)
         except OSError as exc:
-            print(f"smserror: cannot write the CSV file {path!r}: {exc.strerror or exc}", file=sys.stderr)
+            symlink = exc.errno == errno.ELOOP and os.path.islink(path)
+            reason = "it is a symbolic link (give the real path)" if symlink else exc.strerror or exc
+            print(f"smserror: cannot write the CSV file {path!r}: {reason}", file=sys.stderr)
             return 2
     print(f"hygiene: {written} rows with full numbers (keep them to yourself) to {'stdout' if path == '-' else path}",
           file=sys.stderr)
     return 0
+
+
+def _private_file(path: str):
+    """The file opened for writing with mode 0600, also when it already exists (O_CREAT's mode
+    applies to new files only). A symlink is refused (ELOOP) rather than followed: the full
+    numbers would land, and its target be re-moded, wherever it points."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
+    try:
+        if stat.S_ISREG(os.fstat(fd).st_mode):  # not a device or FIFO: chmod of /dev/null is not ours to do
+            os.fchmod(fd, 0o600)
+        return os.fdopen(fd, "w", encoding="utf-8", newline="")
+    except BaseException:
+        os.close(fd)
+        raise

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import sys
 
+from bot.destinations import build_destinations
 from bot.pipeline import Pipeline
 from bot.settings import Settings
 from jobs.twilio_client import make_client
@@ -24,7 +25,8 @@ def run(args) -> int:
     settings = Settings.from_env()
     if not settings.twilio_configured:  # named before the store is touched
         make_client(settings)
-    pipeline = Pipeline(settings, LocalDb(settings.db_path))
+    destinations = build_destinations(settings)  # so is a destination that is half set up
+    pipeline = Pipeline(settings, LocalDb(settings.db_path), destinations=destinations)
     report = pipeline.poll()
     for line in report.lines():
         print(line)
