@@ -112,6 +112,14 @@ def _headers(environ: dict) -> dict[str, str]:
     return headers
 
 
+class ListenError(Exception):
+    """The server cannot listen on (host, port); errno says why (EADDRINUSE: the port is taken)."""
+
+    def __init__(self, errno: int | None, reason: str) -> None:
+        super().__init__(reason)
+        self.errno = errno
+
+
 class _TimedParser(HTTPRequestParser):
     def __init__(self, adj) -> None:
         super().__init__(adj)
@@ -211,17 +219,23 @@ class HttpServer:
 
     def __init__(self, app: WsgiApp, host: str, port: int, threads: int = 8, *,
                  header_timeout: float = HEADER_TIMEOUT, request_timeout: float = REQUEST_TIMEOUT) -> None:
-        adj = Adjustments(
-            host=host, port=port, threads=threads, ident="smserror",
-            connection_limit=_connection_limit(),
-            asyncore_use_poll=True,  # select() cannot watch descriptors past 1023
-            cleanup_interval=1,  # how often the read bounds are checked
-            max_request_header_size=MAX_HEADERS,
-            max_request_body_size=MAX_BODY + 1,  # waitress refuses at that size, WsgiApp above MAX_BODY
-            # in memory, never a temp file: no body reaches this (the limit is checked per 8 KB read)
-            inbuf_overflow=2 * MAX_BODY,
-        )
-        self._server = _DeadlineServer(app, adj, header_timeout, request_timeout)
+        try:
+            adj = Adjustments(
+                host=host, port=port, threads=threads, ident="smserror",
+                connection_limit=_connection_limit(),
+                asyncore_use_poll=True,  # select() cannot watch descriptors past 1023
+                cleanup_interval=1,  # how often the read bounds are checked
+                max_request_header_size=MAX_HEADERS,
+                max_request_body_size=MAX_BODY + 1,  # waitress refuses at that size, WsgiApp above MAX_BODY
+                # in memory, never a temp file: no body reaches this (the limit is checked per 8 KB read)
+                inbuf_overflow=2 * MAX_BODY,
+            )
+        except ValueError as err:  # waitress's word for a host that does not resolve
+            raise ListenError(None, str(err)) from None
+        try:
+            self._server = _DeadlineServer(app, adj, header_timeout, request_timeout)
+        except OSError as err:
+            raise ListenError(err.errno, err.strerror or str(err)) from None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 

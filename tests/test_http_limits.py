@@ -1,4 +1,4 @@
-"""HTTP that holds: slow clients and huge bodies, against the real server on loopback.
+"""HTTP that holds: slow clients, huge bodies and a busy port, against the real server on loopback.
 
 The server is bot.server.HttpServer (waitress) in front of the real routes, with read bounds of a
 second or two instead of the production ones so each test takes a few seconds."""
@@ -236,6 +236,30 @@ def test_a_body_of_exactly_the_limit_reaches_the_app_and_one_byte_more_does_not(
     server = serve()
     assert post(server.url + "/slack/events", b"a" * MAX_BODY).status == 401  # the app's answer: unsigned
     assert post(server.url + "/slack/events", b"a" * (MAX_BODY + 1)).status == 413
+
+
+def run_cli(tmp_path, **env) -> subprocess.CompletedProcess:
+    env = {"PATH": os.environ.get("PATH", ""), "TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+           "TWILIO_AUTH_TOKEN": "token", "SMSERROR_DB": str(tmp_path / "s.db"), **env}
+    return subprocess.run([sys.executable, "-m", "bot.cli", "run"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=30)
+
+
+def test_run_on_a_busy_port_is_one_line_and_exit_2(tmp_path):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = run_cli(tmp_path, PORT=str(port), SMSERROR_HOST="127.0.0.1")
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == f"smserror: PORT {port} is already in use (set PORT to a free port)\n"
+
+
+def test_run_on_an_address_of_another_machine_is_one_line_and_exit_2(tmp_path):
+    done = run_cli(tmp_path, PORT="3000", SMSERROR_HOST="192.0.2.1")  # TEST-NET-1: never this machine's
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.startswith("smserror: cannot listen on SMSERROR_HOST 192.0.2.1 and PORT 3000: ")
+    assert len(done.stderr.splitlines()) == 1, done.stderr
 
 
 def test_a_hard_limit_on_open_files_below_the_connection_limit_lowers_the_limit_and_says_so(tmp_path):
