@@ -8,16 +8,28 @@ from __future__ import annotations
 
 import json
 import logging
+import resource
+import socket
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-from waitress.server import create_server
+from waitress.adjustments import Adjustments
+from waitress.channel import HTTPChannel
+from waitress.parser import HTTPRequestParser
+from waitress.server import TcpWSGIServer
 
 log = logging.getLogger("smserror.http")
 
 MAX_BODY = 1024 * 1024  # Slack, Teams and Twilio payloads are a few KB; refuse anything huge
+MAX_HEADERS = 64 * 1024
+HEADER_TIMEOUT = 10.0  # seconds from a request's first byte (or from connecting) to the end of its headers
+REQUEST_TIMEOUT = 30.0  # seconds from its first byte to the end of its body: 1 MiB at 35 KB/s
+CONNECTION_LIMIT = 1000  # waitress's 100 let a hundred slow clients lock Slack and Twilio out
+LINGER = 2.0  # seconds a refused client is given to read its answer; see _Channel
+SPARE_FILES = 64  # descriptors beside the connections: the store, the trigger pipe, outgoing HTTPS
 
 
 @dataclass
@@ -100,6 +112,104 @@ def _headers(environ: dict) -> dict[str, str]:
     return headers
 
 
+class ListenError(Exception):
+    """The server cannot listen on (host, port); errno says why (EADDRINUSE: the port is taken)."""
+
+    def __init__(self, errno: int | None, reason: str) -> None:
+        super().__init__(reason)
+        self.errno = errno
+
+
+class _TimedParser(HTTPRequestParser):
+    def __init__(self, adj) -> None:
+        super().__init__(adj)
+        self.started = time.time()  # waitress makes a parser when a request's first byte arrives
+
+
+class _Channel(HTTPChannel):
+    """One connection; closes in two steps (RFC 9112 9.6). Closing a socket with unread input
+    resets the connection, and a client still sending a body we refused would lose the 413: so
+    the write side is shut first, and what the client still sends is read and dropped, for at
+    most LINGER seconds and MAX_BODY bytes."""
+
+    parser_class = _TimedParser
+    lingering_since: float | None = None
+    drained = 0
+    cut_off = False  # closed for being too slow: no lingering for it
+
+    def readable(self) -> bool:
+        return self.lingering_since is not None or super().readable()
+
+    def writable(self) -> bool:
+        return self.lingering_since is None and super().writable()
+
+    def handle_read(self) -> None:
+        if self.lingering_since is None:
+            return super().handle_read()
+        try:
+            self.drained += len(self.recv(self.adj.recv_bytes))  # b"" once the client closed; recv() closed too
+        except OSError:
+            self.drained = MAX_BODY + 1
+        if self.drained > MAX_BODY:
+            self.close_now()
+
+    def handle_close(self) -> None:
+        if self.lingering_since is None and self.connected and not self.cut_off:
+            try:
+                self.socket.shutdown(socket.SHUT_WR)
+                self.lingering_since = time.time()
+                return
+            except OSError:  # already gone
+                pass
+        self.close_now()
+
+    def close_now(self) -> None:
+        if self.socket is not None:
+            super().handle_close()
+
+
+class _DeadlineServer(TcpWSGIServer):
+    """waitress's maintenance only closes idle connections, and a byte every few seconds is not
+    idle: this one also closes a connection whose request is not read in full within its bound."""
+
+    channel_class = _Channel
+
+    def __init__(self, app, adj: Adjustments, header_timeout: float, request_timeout: float) -> None:
+        self.header_timeout, self.request_timeout = header_timeout, request_timeout
+        super().__init__(app, map={}, adj=adj)
+
+    def maintenance(self, now: float) -> None:
+        super().maintenance(now)
+        for channel in list(self.active_channels.values()):  # closing one removes it from the dict
+            if channel.lingering_since is not None:
+                if now - channel.lingering_since > LINGER:
+                    channel.close_now()
+            elif not channel.requests and self._overdue(channel, now):  # never cut a response short
+                channel.cut_off = channel.will_close = True
+
+    def _overdue(self, channel: _Channel, now: float) -> bool:
+        request = channel.request  # the one being read; None between requests
+        if request is None:  # connected and never said a word
+            return channel.last_activity == channel.creation_time and now - channel.creation_time > self.header_timeout
+        bound = self.request_timeout if request.headers_finished else self.header_timeout
+        return now - request.started > bound
+
+
+def _connection_limit() -> int:
+    """CONNECTION_LIMIT, raising the soft limit on open files toward the hard one to allow it; where
+    the hard limit is lower, as many connections as it allows."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = CONNECTION_LIMIT + SPARE_FILES
+    if soft == resource.RLIM_INFINITY or soft >= wanted:
+        return CONNECTION_LIMIT
+    allowed = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (allowed, hard))
+    if allowed == wanted:
+        return CONNECTION_LIMIT
+    log.warning("open files are limited to %d: serving at most %d connections", allowed, allowed - SPARE_FILES)
+    return max(allowed - SPARE_FILES, 1)
+
+
 class HttpServer:
     """waitress on (host, port); port 0 picks a free one (the tests use that).
 
@@ -107,8 +217,25 @@ class HttpServer:
     here a step at a time: stop() from any thread sets a flag and wakes the loop through
     waitress's trigger pipe, and the serving thread then closes its own sockets."""
 
-    def __init__(self, app: WsgiApp, host: str, port: int, threads: int = 8) -> None:
-        self._server = create_server(app, host=host, port=port, threads=threads, ident="smserror")
+    def __init__(self, app: WsgiApp, host: str, port: int, threads: int = 8, *,
+                 header_timeout: float = HEADER_TIMEOUT, request_timeout: float = REQUEST_TIMEOUT) -> None:
+        try:
+            adj = Adjustments(
+                host=host, port=port, threads=threads, ident="smserror",
+                connection_limit=_connection_limit(),
+                asyncore_use_poll=True,  # select() cannot watch descriptors past 1023
+                cleanup_interval=1,  # how often the read bounds are checked
+                max_request_header_size=MAX_HEADERS,
+                max_request_body_size=MAX_BODY + 1,  # waitress refuses at that size, WsgiApp above MAX_BODY
+                # in memory, never a temp file: no body reaches this (the limit is checked per 8 KB read)
+                inbuf_overflow=2 * MAX_BODY,
+            )
+        except ValueError as err:  # waitress's word for a host that does not resolve
+            raise ListenError(None, str(err)) from None
+        try:
+            self._server = _DeadlineServer(app, adj, header_timeout, request_timeout)
+        except OSError as err:
+            raise ListenError(err.errno, err.strerror or str(err)) from None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -121,7 +248,8 @@ class HttpServer:
         server = self._server
         try:
             while not self._stopping.is_set():
-                server.asyncore.loop(timeout=server.adj.asyncore_loop_timeout, map=server._map, count=1)
+                server.asyncore.loop(timeout=server.adj.asyncore_loop_timeout, map=server._map,
+                                     use_poll=server.adj.asyncore_use_poll, count=1)
         except (SystemExit, KeyboardInterrupt):  # SIGTERM / Ctrl-C in the main thread
             pass
         finally:

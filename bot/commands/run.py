@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import signal
 import sys
 
+from bot.server import ListenError
 from bot.service import Service
 from bot.settings import Settings
 
@@ -27,7 +29,11 @@ def run(args) -> int:
     if missing:
         print(f"smserror: run needs {' and '.join(missing)} (set it in the environment or .env)", file=sys.stderr)
         return 2
-    service = Service(settings)
+    try:
+        service = Service(settings)
+    except ListenError as err:
+        print(f"smserror: {_cannot_listen(err, settings)}", file=sys.stderr)
+        return 2
     signal.signal(signal.SIGTERM, _stop)
     service.start()
     log.info("smserror listening on %s", service.url)
@@ -37,6 +43,14 @@ def run(args) -> int:
         service.stop()
     log.info("smserror stopped")
     return 0
+
+
+def _cannot_listen(err: ListenError, settings: Settings) -> str:
+    if err.errno == errno.EADDRINUSE:
+        return f"PORT {settings.port} is already in use (set PORT to a free port)"
+    if err.errno == errno.EACCES:
+        return f"PORT {settings.port} needs privileges this user lacks (set PORT to 1024 or above)"
+    return f"cannot listen on SMSERROR_HOST {settings.host} and PORT {settings.port}: {err}"
 
 
 def _stop(signum, frame) -> None:
