@@ -72,6 +72,8 @@ def configure_logging(verbose: bool = False) -> None:
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, MaskNumbers) for f in handler.filters):
             handler.addFilter(MaskNumbers())
+    # APScheduler says "Adding job" and "Running job" at INFO: twice a poll, thousands a day
+    logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.WARNING)
 
 
 def main(argv: list[str] | None = None) -> int:
