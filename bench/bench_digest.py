@@ -25,9 +25,8 @@ from zoneinfo import ZoneInfo
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import percentile  # noqa: E402
-from bot.digest_blocks import digest_blocks  # noqa: E402
-from bot.digest_cards import digest_card  # noqa: E402
-from bot.digest_text import render_text  # noqa: E402
+from bot.emit import slack, teams, text  # noqa: E402
+from jobs.views.digest import digest_view  # noqa: E402
 from jobs.digest import build_report  # noqa: E402
 from storage.db import open_db  # noqa: E402
 
@@ -121,14 +120,15 @@ def main() -> int:
         in_window = report.total
 
         def render():
-            digest_blocks(report)
-            digest_card(report)
-            render_text(report)
+            view = digest_view(report.to_dict())
+            slack.blocks(view)
+            teams.card(view)
+            text.text(digest_view(report.to_dict(), full=True))
 
         def both():
-            render_report = build()
-            digest_blocks(render_report)
-            digest_card(render_report)
+            view = digest_view(build().to_dict())
+            slack.blocks(view)
+            teams.card(view)
 
         print(f"window {label}: {in_window:,} failures, {len(report.codes)} codes, "
               f"{report.hygiene.recipients:,} hygiene recipients")

@@ -22,13 +22,13 @@ from typing import Any, Callable, TextIO
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot import alert_blocks, alert_cards
-from bot.digest_blocks import digest_blocks
-from bot.digest_cards import digest_card
-from bot.digest_text import render_text
+from bot.emit import slack as slack_emit
+from bot.emit import teams as teams_emit
+from bot.emit import text as text_emit
 from bot.settings import ConfigError, Settings
 from jobs.deliver import DeliveryError
 from jobs.retry_after import retry_after
+from jobs.views import view_for
 from storage.outbox import OutboxItem
 
 log = logging.getLogger("smserror.destinations")
@@ -38,43 +38,6 @@ TEAMS_TIMEOUT = 10
 # Edits of a message that is gone (deleted by someone) are done, not failed.
 _GONE = {"message_not_found", "cant_update_message", "edit_window_closed", "thread_not_found"}
 _BAD_BLOCKS = {"invalid_blocks", "invalid_blocks_format", "msg_blocks_too_long"}
-
-
-# -- rendering -------------------------------------------------------------------------------
-
-_SLACK = {
-    "alert": alert_blocks.alert_blocks,
-    "alert-edit": alert_blocks.alert_blocks,
-    "alert-reply": alert_blocks.reply_blocks,
-    "alert-resolved": alert_blocks.resolved_blocks,
-    "digest": digest_blocks,
-}
-_TEAMS = {
-    "alert": alert_cards.alert_card,
-    "alert-resolved": alert_cards.resolved_card,
-    "digest": digest_card,
-}
-
-
-def slack_render(item: OutboxItem) -> tuple[list, str]:
-    """(blocks, fallback text) for any outbox item."""
-    if item.kind not in _SLACK:
-        raise ValueError(f"no Slack rendering for outbox kind {item.kind!r}")
-    return _SLACK[item.kind](item.payload)
-
-
-def teams_render(item: OutboxItem) -> dict[str, Any]:
-    """The Adaptive Card for an item Teams shows (TeamsDestination.kinds)."""
-    if item.kind not in _TEAMS:
-        raise ValueError(f"no Teams rendering for outbox kind {item.kind!r}")
-    return _TEAMS[item.kind](item.payload)
-
-
-def plain_render(item: OutboxItem) -> str:
-    """Plain text for stdout: the digest's full text rendering, one line per alert item."""
-    if item.kind == "digest":
-        return render_text(item.payload)
-    return alert_blocks.plain_text(item.kind, item.payload)
 
 
 # -- Slack -----------------------------------------------------------------------------------
@@ -113,7 +76,7 @@ class SlackDestination:
         return source.get("channel") or self.channel
 
     def send(self, item: OutboxItem) -> str:
-        blocks, text = slack_render(item)
+        blocks, text = slack_emit.blocks(view_for(item.kind, item.payload))
         channel = self._channel(item)
         args: dict[str, Any] = {
             "channel": channel, "text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False,
@@ -126,7 +89,7 @@ class SlackDestination:
         return response["ts"]
 
     def update(self, item: OutboxItem, ref: str) -> None:
-        blocks, text = slack_render(item)
+        blocks, text = slack_emit.blocks(view_for(item.kind, item.payload))
         try:
             self._call(self.client.chat_update, {"channel": self._channel(item), "ts": ref, "text": text,
                                                  "blocks": blocks}, fallback_text=True)
@@ -191,7 +154,7 @@ class TeamsDestination:
     may be posted twice (never lost)."""
 
     name = "teams"
-    kinds = frozenset(_TEAMS)
+    kinds = frozenset({"alert", "alert-resolved", "digest", "digest-fixes"})
 
     def __init__(self, url: str, timeout: float = TEAMS_TIMEOUT) -> None:
         self.url = url  # holds a signature: never logged
@@ -199,7 +162,7 @@ class TeamsDestination:
         self.settle_seconds = settle_seconds(timeout)
 
     def send(self, item: OutboxItem) -> str:
-        body = alert_cards.encode(alert_cards.teams_message(teams_render(item)))
+        body = teams_emit.encode(teams_emit.message(teams_emit.card(view_for(item.kind, item.payload))))
         request = urllib.request.Request(self.url, data=body, method="POST",
                                          headers={"Content-Type": "application/json; charset=utf-8"})
         try:
@@ -232,11 +195,13 @@ class StdoutDestination:
         self.stream = stream
 
     def send(self, item: OutboxItem) -> str:
-        print(plain_render(item), file=self.stream or sys.stdout, flush=True)
+        print(text_emit.text(view_for(item.kind, item.payload)), file=self.stream or sys.stdout, flush=True)
         return f"stdout-{item.id}"
 
     def update(self, item: OutboxItem, ref: str) -> None:
-        print(plain_render(item), file=self.stream or sys.stdout, flush=True)
+        """A terminal cannot edit what it printed: one line saying what changed."""
+        view = view_for(item.kind, item.payload)
+        print(f"[{item.payload.get('state', 'updated')}] {view.fallback}", file=self.stream or sys.stdout, flush=True)
 
 
 def build_destinations(settings: Settings, stream: TextIO | None = None) -> list:

@@ -1,4 +1,5 @@
-"""Teams outgoing webhook: `@smserror 21610` in a channel, answered within Teams' 5 seconds.
+"""Teams outgoing webhook: `@smserror 21610` in a channel, answered within Teams' 5 seconds
+with an Adaptive Card (the same lookup view as Slack's), and its text for clients without cards.
 
 Teams signs each request with HMAC-SHA256 over the raw body, keyed by the base64 security
 token shown when the webhook is created, and sends `Authorization: HMAC <base64 digest>`.
@@ -13,9 +14,9 @@ import html
 import json
 import re
 
-from bot.mrkdwn import escape
-from storage.knowledge import LookupResult, lookup
-from storage.privacy import mask_lookup
+from bot.emit.teams import card, message
+from jobs.views.lookup import lookup_view
+from storage.knowledge import lookup
 
 _MENTION = re.compile(r"<at>.*?</at>", re.IGNORECASE | re.DOTALL)
 _TAG = re.compile(r"<[^>]+>")
@@ -47,21 +48,6 @@ def handle_teams_message(secret_b64: str, body: bytes, authorization: str | None
         activity = json.loads(body)
     except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: absurdly deep nesting
         return 400, {"type": "message", "text": "The request was not JSON."}
-    # the reply is posted in the channel: a number in the question comes back masked
-    return 200, {"type": "message", "text": reply_markdown(mask_lookup(lookup(question_text(activity))))}
-
-
-def reply_markdown(result: LookupResult) -> str:
-    if result.kind == "card":
-        info = result.card
-        parts = [f"**{info.code} · {escape(info.title)}**"]
-        if info.meaning:
-            parts.append(escape(info.meaning))
-        if info.steps:
-            parts.append("\n".join(f"{n}. {escape(step)}" for n, step in enumerate(info.steps, start=1)))
-        parts.append(f"Category: {escape(info.category_label)} · [Twilio docs]({info.docs_url})")
-        return "\n\n".join(parts)
-    if result.matches:
-        lines = "\n".join(f"- **{info.code}** · {escape(info.title)}" for info in result.matches)
-        return f"{escape(result.message)}\n\n{lines}"
-    return escape(result.message)
+    # the reply is posted in the channel: a number in the question comes back masked (lookup_view)
+    view = lookup_view(lookup(question_text(activity)))
+    return 200, {**message(card(view)), "text": view.fallback}

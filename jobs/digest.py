@@ -33,6 +33,7 @@ from storage.leases import Lease
 from storage.privacy import mask_number, mask_numbers_in_text
 
 DIGEST_KIND = "digest"
+FIXES_KIND = "digest-fixes"
 TREND_DAYS = 7
 EVIDENCE_MIN = 3  # the article: "collect 3 or more examples"
 HYGIENE_EXAMPLES = 5
@@ -70,6 +71,7 @@ class CodeEntry:
     category_label: str
     docs_url: str
     evidence: EvidenceEntry | None = None
+    steps: list[str] = field(default_factory=list)  # every fix step (the digest's thread shows them)
 
 
 @dataclass
@@ -205,6 +207,7 @@ def _code_entry(db, code: int, per_account: dict[str, int], previous: int, daily
         category_label=info.category_label if info else knowledge.CATEGORY_LABELS["other"],
         docs_url=knowledge.docs_url(code),
         evidence=_evidence(db, code, info.evidence, start, end) if info and info.evidence else None,
+        steps=[mask_numbers_in_text(step) for step in info.steps] if info else [],
     )
 
 
@@ -292,6 +295,9 @@ def enqueue_digest(db, report: DigestReport, destinations: Iterable, now: int, *
         for destination in destinations:
             added |= outbox.enqueue(db, outbox.destination_key(key, destination.name), DIGEST_KIND, payload, now,
                                     destination=destination.name)
+            if report.codes:  # every fix step of every listed code, in the post's thread
+                outbox.enqueue(db, outbox.destination_key(f"{key}:fixes", destination.name), FIXES_KIND,
+                               {**payload, "parent": key}, now, destination=destination.name)
         return added
 
 

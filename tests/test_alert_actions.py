@@ -11,7 +11,7 @@ import pytest
 from slack_bolt import App, BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-from bot.action_ids import ActionId
+from jobs.views.actions import ActionId
 from bot.listeners.alert_actions import GONE, AlertActions
 from bot.listeners.deps import ListenerDeps
 from bot.settings import Settings

@@ -262,7 +262,9 @@ def test_without_slack_alerts_go_to_stdout(db):
     out = io.StringIO()
     seen(db, [failure()], T0)
     deliver_due(db, build_destinations(Settings(), stream=out), T0)
-    assert out.getvalue().startswith("[ALERT] US A2P 10DLC - Campaign Suspended (30033)")
+    printed = out.getvalue()
+    assert printed.startswith("🚨 US A2P 10DLC - Campaign Suspended (30033)\n"), printed
+    assert "What to do\n  1. Contact Support" in printed and "+12025550187" not in printed
 
 
 def test_channel_per_category_from_rules(db, slack):

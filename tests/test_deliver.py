@@ -166,7 +166,7 @@ def test_no_destination_loses_nothing(db):
 def test_an_unrenderable_item_stays_queued(db, slack):
     outbox.enqueue(db, "mystery:1", "mystery", {"x": 1}, T0)
     report = deliver_due(db, [slack_destination(slack)], T0)
-    assert report.sent == [] and "no Slack rendering" in report.errors[0]
+    assert report.sent == [] and "no view for outbox kind" in report.errors[0]
     assert outbox.pending(db)[0].dedupe_key == "mystery:1@slack"
 
 

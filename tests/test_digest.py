@@ -252,8 +252,9 @@ def test_cli_posts_through_the_outbox_to_stdout_when_nothing_is_configured(cli_e
     assert main(["digest"]) == 0
     captured = capsys.readouterr()
     assert "SMS failure digest" in captured.out and "1 failure" in captured.out
-    assert "delivered 1" in captured.err
+    assert "delivered 2" in captured.err, "the digest and its fixes"
     rows = cli_env.execute("SELECT dedupe_key, destination, kind, sent_at FROM outbox").fetchall()
-    assert len(rows) == 1 and rows[0][1] == "stdout" and rows[0][2] == "digest" and rows[0][3] is not None
+    assert [(r[1], r[2]) for r in rows] == [("stdout", "digest"), ("stdout", "digest-fixes")]
+    assert all(r[3] is not None for r in rows)
     assert rows[0][0].startswith("digest:since:24h:") and rows[0][0].endswith("@stdout")
     assert outbox.pending(cli_env) == []

@@ -23,7 +23,7 @@ from urllib.parse import urlencode
 import pytest
 from hypothesis import example, given, settings, strategies as st
 
-from bot.action_ids import ActionId
+from jobs.views.actions import ActionId
 from bot.pipeline import Pipeline
 from bot.server import MAX_BODY
 from bot.service import build_wsgi

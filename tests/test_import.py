@@ -179,8 +179,8 @@ def test_demo_command_needs_no_credentials(monkeypatch, tmp_path, capsys):
     out = capsys.readouterr().out
     digest, alerts = out.split("Real-time alerts")
     assert "30034 · " in digest and "18 failures" in digest and "List hygiene" in digest
-    assert re.search(r"\[ALERT\].*\(30034\).*18 failures", alerts)
-    assert re.search(r"\[ALERT\].*\(30033\)", alerts)
+    assert re.search(r"🚨 .*\(30034\)\n  18 failures since", alerts)
+    assert re.search(r"🚨 .*\(30033\)\n", alerts)
     assert "30007" not in alerts  # carrier codes go to the digest, not one alert each
     assert not re.search(r"\+1\d{10}", out)
     assert list(tmp_path.iterdir()) == []  # the temporary store is gone

@@ -5,7 +5,9 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bot.text import lookup_payload, render_lookup
+from bot.emit import text as text_emit
+from bot.lookup_json import lookup_payload
+from jobs.views.lookup import lookup_view
 from storage.knowledge import MAX_QUERY, get, lookup, search
 
 KINDS = {"card", "matches", "did_you_mean", "not_found", "usage"}
@@ -30,7 +32,7 @@ def _check(result, text):
         assert result.matches
     if result.kind in ("not_found", "usage", "did_you_mean", "matches"):
         assert result.message
-    render_lookup(result)
+    text_emit.text(lookup_view(result))
     lookup_payload(result)
 
 

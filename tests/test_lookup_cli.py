@@ -18,24 +18,24 @@ REPO = Path(__file__).resolve().parent.parent
 def test_a_code_prints_its_card(capsys):
     assert main(["lookup", "30034"]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("Error 30034 — ")
-    assert "Account / registration" in out
-    assert "  1. " in out and "24 hours" in out
-    assert "Docs: https://www.twilio.com/docs/api/errors/30034" in out
+    assert out.startswith("30034 · US A2P 10DLC - Message from an Unregistered Number\n")
+    assert "Category: Account / registration" in out
+    assert "How to fix it\n  1. " in out and "24 hours" in out
+    assert "Twilio docs: https://www.twilio.com/docs/api/errors/30034" in out
 
 
 def test_evidence_is_shown_for_support(capsys):
     assert main(["lookup", "Error", "30007"]) == 0
     out = capsys.readouterr().out
-    assert "Evidence for Support: 3 or more contact links from the past 7 days." in out
-    assert "Notes:" in out
+    assert "What Support will ask for\n  3 or more contact links from the past 7 days." in out
+    assert "Good to know\n  • " in out
 
 
 def test_words_print_ranked_matches(capsys):
     assert main(["lookup", "opted", "out"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert "best first" in lines[0]
-    assert lines[1].strip().startswith("21610 — ")
+    assert lines[1].startswith("• 21610 · ")
 
 
 def test_unknown_code_exits_1_with_the_docs_link(capsys):
@@ -47,7 +47,7 @@ def test_near_miss_exits_1_with_suggestions(capsys):
     assert main(["lookup", "30070"]) == 1
     out = capsys.readouterr().out
     assert "Did you mean 30007" in out
-    assert "30007 — Message filtered" in out
+    assert "• 30007 · Message filtered" in out
 
 
 def test_no_words_is_usage_on_stderr(capsys):

@@ -28,7 +28,7 @@ from urllib.parse import urlencode
 from twilio.request_validator import RequestValidator
 
 from bot import cli
-from bot.action_ids import ActionId
+from jobs.views.actions import ActionId
 from tests.fakes.slack_api import TOKEN
 from tests.fakes.slack_socket import APP_TOKEN
 from tests.fakes.teams_webhook import SECRET_QUERY

@@ -37,15 +37,20 @@ def test_signed_mention_gets_card_as_message(server):
     assert reply.status == 200
     payload = reply.json()
     assert payload["type"] == "message"
-    assert payload["text"].startswith("**30034 · ")
-    assert "24 hours" in payload["text"]
-    assert "https://www.twilio.com/docs/api/errors/30034" in payload["text"]
+    assert payload["text"].startswith("Twilio error 30034: "), "the text for clients without cards"
+    (attachment,) = payload["attachments"]
+    assert attachment["contentType"] == "application/vnd.microsoft.card.adaptive"
+    card = json.dumps(attachment["content"])
+    assert attachment["content"]["body"][0]["text"].startswith("30034 · ")
+    assert "24 hours" in card
+    assert attachment["content"]["actions"] == [
+        {"type": "Action.OpenUrl", "title": "Twilio docs", "url": "https://www.twilio.com/docs/api/errors/30034"}]
 
 
 def test_words_give_matches(server):
     body = activity("<at>smserror</at> landline")
-    payload = post(server.url + "/teams/messages", body, sign(body)).json()
-    assert "21635" in payload["text"] and "30006" in payload["text"]
+    card = json.dumps(post(server.url + "/teams/messages", body, sign(body)).json()["attachments"][0]["content"])
+    assert "21635" in card and "30006" in card
 
 
 @pytest.mark.parametrize("auth", [None, "HMAC bm90LXRoZS1kaWdlc3Q=", "Bearer abc", "HMAC"])

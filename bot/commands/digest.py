@@ -9,9 +9,10 @@ import json
 import sys
 
 from bot.destinations import build_destinations
-from bot.digest_text import render_text
+from bot.emit.text import text
 from bot.settings import Settings
 from jobs.digest import build_window_report, parse_since, run_window_digest
+from jobs.views.digest import digest_view
 from jobs.rules import load_rules
 from storage.db import open_db
 
@@ -49,7 +50,7 @@ def run(args) -> int:
             if args.json:
                 print(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
             else:
-                sys.stdout.write(render_text(report))
+                sys.stdout.write(text(digest_view(report.to_dict(), full=True)))
             return 0
         outcome = run_window_digest(db, settings, seconds, label, destinations, rules=load_rules(settings.rules_path))
     finally:

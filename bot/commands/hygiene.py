@@ -14,7 +14,7 @@ import stat
 import sys
 import time
 
-from bot.digest_text import hygiene_line
+from jobs.views.digest import hygiene_line
 from bot.settings import Settings
 from bot.commands.digest import since_arg
 from jobs.digest import hygiene_summary

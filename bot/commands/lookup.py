@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import sys
 
-from bot.text import lookup_payload, render_lookup
+from bot.emit.text import text
+from bot.lookup_json import lookup_payload
+from jobs.views.lookup import lookup_view
 from storage.knowledge import lookup
 from storage.privacy import mask_lookup
 
@@ -31,5 +33,5 @@ def run(args) -> int:
     elif args.json:
         print(json.dumps(lookup_payload(result), ensure_ascii=False, indent=2))
     else:
-        print(render_lookup(result))
+        print(text(lookup_view(result)), end="")
     return EXIT_CODES[result.kind]

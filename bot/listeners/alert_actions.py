@@ -20,8 +20,9 @@ from slack_bolt import App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from bot.action_ids import ActionId
-from bot.alert_blocks import alert_blocks, examples_blocks
+from jobs.views.actions import ActionId
+from bot.emit.slack import blocks
+from jobs.views.alerts import alert_view, examples_view
 from jobs import alerts
 from bot.listeners.acks import ack_only, button_value
 from bot.listeners.deps import ListenerDeps
@@ -42,19 +43,19 @@ class AlertActions:
 
     def acknowledge(self, key: str, user_id: str) -> tuple[list, str] | None:
         report = alerts.acknowledge(self.store(), key, user_id, int(self.clock()), self.rules)
-        return alert_blocks(report) if report else None
+        return blocks(alert_view(report)) if report else None
 
     def snooze(self, key: str) -> tuple[list, str] | None:
         report = alerts.snooze(self.store(), key, int(self.clock()), self.rules.snooze, self.rules)
-        return alert_blocks(report) if report else None
+        return blocks(alert_view(report)) if report else None
 
     def examples(self, key: str) -> tuple[list, str]:
         db = self.store()
         group = alerts.alert_groups.get(db, key)
         if group is None:
-            return examples_blocks(None, [])
+            return blocks(examples_view(None, []))
         report = alerts.group_report(db, group, int(self.clock()), rules=self.rules)
-        return examples_blocks(report, alerts.examples(db, key, self.rules.examples))
+        return blocks(examples_view(report, alerts.examples(db, key, self.rules.examples)))
 
 
 def _user(body: dict[str, Any]) -> str:

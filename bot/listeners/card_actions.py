@@ -8,8 +8,9 @@ from bot.listeners.acks import ack_only, button_value
 from bot.listeners.deps import ListenerDeps
 from slack_bolt import App, Respond
 
-from bot.action_ids import ActionId
-from bot.lookup_blocks import card_blocks, card_fallback
+from jobs.views.actions import ActionId
+from bot.emit.slack import blocks
+from jobs.views.lookup import card_view
 from storage.knowledge import get
 
 
@@ -19,19 +20,15 @@ def share_in_channel(body: dict, respond: Respond) -> None:
     if info is None:
         respond(text="That code is no longer in the knowledge base.", response_type="ephemeral", replace_original=False)
         return
-    user = (body.get("user") or {}).get("id")
-    respond(
-        response_type="in_channel",
-        delete_original=True,
-        blocks=card_blocks(info, shareable=False, shared_by=user),
-        text=card_fallback(info),
-    )
+    shown, text = blocks(card_view(info, shared_by=(body.get("user") or {}).get("id")))
+    respond(response_type="in_channel", delete_original=True, blocks=shown, text=text)
 
 
 def show_code(body: dict, respond: Respond) -> None:
     info = get(button_value(body))
     if info is not None:
-        respond(replace_original=True, blocks=card_blocks(info), text=card_fallback(info))
+        shown, text = blocks(card_view(info, shareable=True))
+        respond(replace_original=True, blocks=shown, text=text)
 
 
 def register(app: App, deps: ListenerDeps) -> None:

@@ -9,15 +9,16 @@ from __future__ import annotations
 from bot.listeners.deps import ListenerDeps
 from slack_bolt import Ack, App
 
-from bot.lookup_blocks import lookup_blocks
+from bot.emit.slack import to_dicts
+from jobs.views.lookup import lookup_view
 from storage.knowledge import lookup
 
 COMMANDS = ("/smserror",)
 
 
 def lookup_reply(text: str) -> dict:
-    blocks, fallback = lookup_blocks(lookup(text))
-    return {"response_type": "ephemeral", "blocks": [block.to_dict() for block in blocks], "text": fallback}
+    blocks, fallback = to_dicts(lookup_view(lookup(text), shareable=True))
+    return {"response_type": "ephemeral", "blocks": blocks, "text": fallback}
 
 
 def handle_lookup(ack: Ack, command: dict) -> None:

@@ -1,37 +1,8 @@
-"""Plain-text and JSON shapes of a lookup, shared by the CLI and any surface that posts plain text."""
+"""The JSON form of a lookup (`smserror lookup --json`): a stable shape for scripts."""
 
 from __future__ import annotations
 
 from storage.knowledge import CodeInfo, LookupResult
-
-
-def headline(card: CodeInfo) -> str:
-    return f"{card.code} — {card.title}"
-
-
-def render_card(card: CodeInfo) -> str:
-    lines = [f"Error {headline(card)}"]
-    facts = [fact for fact in (card.product, card.log_level, card.category_label) if fact]
-    lines.append(" · ".join(facts))
-    lines += ["", card.meaning]
-    if card.steps:
-        lines += ["", "How to fix it:"]
-        lines += [f"  {n}. {step}" for n, step in enumerate(card.steps, 1)]
-    if card.evidence:
-        lines += ["", f"Evidence for Support: {card.evidence.describe()}."]
-    if card.notes:
-        lines += ["", "Notes:"]
-        lines += [f"  - {note}" for note in card.notes]
-    lines += ["", f"Docs: {card.docs_url}"]
-    return "\n".join(lines)
-
-
-def render_lookup(result: LookupResult) -> str:
-    if result.kind == "card" and result.card:
-        return render_card(result.card)
-    lines = [result.message]
-    lines += [f"  {headline(card)}" for card in result.matches]
-    return "\n".join(lines)
 
 
 def card_payload(card: CodeInfo) -> dict:

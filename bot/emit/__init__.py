@@ -1,0 +1,1 @@
+"""Emitters: one View (jobs/views/model.py) to Block Kit, an Adaptive Card or plain text."""

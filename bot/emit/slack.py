@@ -1,0 +1,125 @@
+"""A View as Slack Block Kit, through slack_sdk's block models: `blocks(view) -> (blocks, text)`.
+
+Knows Slack's markup (mrkdwn, escaped: only `&`, `<` and `>` are control characters, which is
+what keeps `<!channel>` typed by someone from pinging anyone) and its limits: 50 blocks, 150
+characters in a header, 3,000 in a section text, 2,000 in a field, 10 fields, 25 elements in an
+actions block. Each part of a section is clipped on its own, so a cut never breaks a code block.
+"""
+
+from __future__ import annotations
+
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    Option,
+    PlainTextObject,
+    SectionBlock,
+    StaticSelectElement,
+)
+
+from bot.mrkdwn import clip, escape
+from jobs.views.model import Action, Code, Line, Link, Mention, Section, Span, Strong, Time, View, utc_text
+
+MAX_BLOCKS = 50
+HEADER_LIMIT = 150
+SECTION_LIMIT = 3000
+PART_LIMIT = 1500  # one part of a section (a paragraph, the steps, the code block)
+FIELD_LIMIT = 2000
+MAX_FIELDS = 10
+MAX_ELEMENTS = 25
+TEXT_LIMIT = 3000  # the notification text: Slack allows more; a notification needs far less
+SHORTENED = "…shortened to fit one Slack message."
+
+
+def when(epoch: int, style: str = "{date_short_pretty} {time}") -> str:
+    """A Slack date token: shown in each reader's own time zone, with a UTC fallback."""
+    return f"<!date^{int(epoch)}^{style}|{utc_text(epoch)}>"
+
+
+def span(value: Span) -> str:
+    if isinstance(value, str):
+        return escape(value)
+    if isinstance(value, Code):
+        return f"`{escape(value.text).replace('`', 'ʹ')}`"
+    if isinstance(value, Strong):
+        return f"*{escape(value.text)}*"
+    if isinstance(value, Time):
+        return when(value.epoch) if value.epoch else "—"
+    if isinstance(value, Link):
+        return f"<{value.url}|{escape(value.label).replace('|', '¦')}>"
+    if isinstance(value, Mention):
+        return f"<@{escape(value.user_id)}>"
+    raise TypeError(f"not a span: {value!r}")
+
+
+def mrkdwn(line: Line) -> str:
+    return "".join(span(s) for s in line)
+
+
+def _text_parts(section: Section, lead: str) -> list[str]:
+    parts = []
+    if section.title:
+        parts.append(f"{lead}*{mrkdwn(section.title)}*".strip())
+    parts += [mrkdwn(line) for line in section.lines]
+    if section.steps:
+        parts.append("\n".join(f"{n}. {mrkdwn(step)}" for n, step in enumerate(section.steps, 1)))
+    if section.mono:
+        parts.append("```" + escape("\n".join(section.mono)) + "```")
+    return [clip(part, PART_LIMIT) if not part.startswith("```") else _clip_code(part) for part in parts]
+
+
+def _clip_code(part: str) -> str:
+    return part if len(part) <= PART_LIMIT else clip(part[3:-3], PART_LIMIT - 6) + "```"
+
+
+def _action(action: Action):
+    if action.options:
+        return StaticSelectElement(
+            action_id=action.id, placeholder=PlainTextObject(text=clip(action.label, 150)),
+            options=[Option(text=PlainTextObject(text=clip(o.label, 75)), value=o.value) for o in action.options[:100]])
+    if action.url:
+        return ButtonElement(text=clip(action.label, 75), action_id=action.id, url=action.url)
+    return ButtonElement(text=clip(action.label, 75), action_id=action.id, value=action.value,
+                         style="primary" if action.primary else None)
+
+
+def section_blocks(section: Section, lead: str = "") -> list[Block]:
+    blocks: list[Block] = [DividerBlock()] if section.divider else []
+    text = "\n".join(_text_parts(section, lead))
+    if text:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_LIMIT))))
+    if section.facts:
+        blocks.append(SectionBlock(fields=[
+            MarkdownTextObject(text=clip(f"*{escape(f.label)}*\n{mrkdwn(f.value) or '—'}", FIELD_LIMIT))
+            for f in section.facts[:MAX_FIELDS]]))
+    if section.note:
+        blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(mrkdwn(section.note), SECTION_LIMIT))]))
+    if section.actions:
+        blocks.append(ActionsBlock(elements=[_action(a) for a in section.actions[:MAX_ELEMENTS]]))
+    return blocks
+
+
+def blocks(view: View) -> tuple[list[Block], str]:
+    """The blocks and the notification text. A view's mention (from the rules) leads both."""
+    out: list[Block] = []
+    if view.header:
+        out.append(HeaderBlock(text=PlainTextObject(text=clip(view.title, HEADER_LIMIT), emoji=True)))
+    if view.subtitle:
+        out.append(ContextBlock(elements=[MarkdownTextObject(text=clip(mrkdwn(view.subtitle), SECTION_LIMIT))]))
+    for n, section in enumerate(view.sections):
+        lead = f"{view.mention} " if view.mention and n == 0 and not view.header else ""
+        out += section_blocks(section, lead)
+    if len(out) > MAX_BLOCKS:
+        out = out[: MAX_BLOCKS - 1] + [ContextBlock(elements=[MarkdownTextObject(text=SHORTENED)])]
+    text = escape(view.fallback)
+    return out, clip(f"{view.mention} {text}" if view.mention else text, TEXT_LIMIT)
+
+
+def to_dicts(view: View) -> tuple[list[dict], str]:
+    built, text = blocks(view)
+    return [b.to_dict() for b in built], text

@@ -1,0 +1,142 @@
+"""Real-time alerts as views, from an alert report (jobs/alerts.py `group_report`, as the outbox
+stores it, numbers already masked): the post (`alert_view`, also what an edit re-renders), the
+thread reply for more failures (`reply_view`), the resolved note (`resolved_view`) and the
+ephemeral "Show examples" answer (`examples_view`).
+
+States: firing (Acknowledge, Snooze, Show examples, Twilio docs), acknowledged (who and when),
+snoozed (until when), resolved (only examples and docs).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jobs.views.actions import ActionId
+from jobs.views.model import Action, Code, Fact, Line, Mention, Section, Strong, Time, View, line
+
+MAX_STEPS = 5
+
+
+def plural_failures(count: int) -> str:
+    return f"{count} failure{'s' if count != 1 else ''}"
+
+
+def headline(report: dict[str, Any]) -> str:
+    """One plain line: what, where, how many (the notification text)."""
+    scope = report["account_sid"] + (f" / {report['service_sid']}" if report.get("service_sid") else "")
+    return f"{report['title']} ({report['error_code']}) on {scope}: {plural_failures(report['count'])}"
+
+
+def what_happened(report: dict[str, Any]) -> Line:
+    """How many since when (and the rate, for a spike)."""
+    if report["kind"] == "spike" and report.get("spike"):
+        spike = report["spike"]
+        return line(f"Spike: {spike['last_hour']} failures in the last hour against a usual "
+                    f"{spike['baseline_per_hour']}/hour; {report['count']} since ", Time(report["first_seen"]), ".")
+    return line(f"{plural_failures(report['count'])} since ", Time(report["first_seen"]), ", latest ",
+                Time(report["last_seen"]), ".")
+
+
+def _facts(report: dict[str, Any]) -> tuple[Fact, ...]:
+    facts = [
+        Fact("Account", line(Code(report["account_sid"]))),
+        Fact("Messaging service", line(Code(report["service_sid"])) if report.get("service_sid") else line("—")),
+        Fact("Category", line(report.get("category_label") or report.get("category") or "Other")),
+        Fact("Failures", line(str(report["count"]))),
+    ]
+    if report.get("senders"):
+        facts.append(Fact("Sender", line(", ".join(report["senders"]))))
+    latest = report.get("latest") or {}
+    if latest:
+        facts.append(Fact("Latest", line(Code(latest["sid"]), f" to {latest['recipient']}")))
+    return tuple(facts)
+
+
+def _state(report: dict[str, Any]) -> Line:
+    if report.get("state") == "resolved":
+        return line("✅ Resolved ", Time(report.get("resolved_at") or 0), ": no new failures since ",
+                    Time(report["last_seen"]))
+    parts: list = []
+    if report.get("acked_by"):
+        parts += ["👀 Acknowledged by ", Mention(report["acked_by"]), " ", Time(report.get("acked_at") or 0)]
+    if report.get("snoozed_until"):
+        parts += [" · " if parts else "", "💤 Snoozed until ", Time(report["snoozed_until"])]
+    if report.get("repeat"):
+        parts += [" · " if parts else "",
+                  "🔁 Still failing: this alert repeats because the group was not acknowledged"]
+    return line(*parts)
+
+
+def _actions(report: dict[str, Any]) -> tuple[Action, ...]:
+    key = report["group"]
+    actions = []
+    if report.get("state") != "resolved":
+        if not report.get("acked_by"):
+            actions.append(Action(ActionId.ALERT_ACK, "Acknowledge", value=key, primary=True))
+        if not report.get("snoozed_until"):
+            actions.append(Action(ActionId.ALERT_SNOOZE, "Snooze 24 h", value=key))
+    actions.append(Action(ActionId.ALERT_EXAMPLES, "Show examples", value=key))
+    if report.get("docs_url"):
+        actions.append(Action(ActionId.OPEN_DOCS, "Twilio docs", url=report["docs_url"]))
+    return tuple(actions)
+
+
+def alert_view(report: dict[str, Any]) -> View:
+    """The top-level alert message (also what an edit re-renders)."""
+    resolved = report.get("state") == "resolved"
+    icon = "✅" if resolved else ("🚨" if report["kind"] == "account" else "📈")
+    sections = [
+        Section(title=line(f"{icon} {report['title']} (", Code(str(report["error_code"])), ")",
+                           " resolved" if resolved else ""),
+                lines=(what_happened(report),), facts=_facts(report)),
+    ]
+    if not resolved:
+        if report.get("meaning"):
+            sections.append(Section(title=line("What it means"), lines=(line(report["meaning"]),)))
+        if report.get("steps"):
+            sections.append(Section(title=line("What to do"),
+                                    steps=tuple(line(step) for step in report["steps"][:MAX_STEPS])))
+    sections.append(Section(note=_state(report), actions=_actions(report)))
+    fallback = ("Resolved: " if resolved else "") + headline(report)
+    return View(title=headline(report), header=False, sections=tuple(sections), fallback=fallback,
+                mention="" if resolved else (report.get("mention") or ""), tone="good" if resolved else "alert")
+
+
+def reply_view(report: dict[str, Any]) -> View:
+    """Thread reply under the alert: more failures of the same group."""
+    latest = report.get("latest") or {}
+    new = report.get("new_failures") or 0
+    if report.get("reopened"):
+        text = line(f"Failing again: {new} new failure{'s' if new != 1 else ''} after it was resolved; "
+                    f"{report['count']} in this incident.")
+    else:
+        text = line(f"+{new} more failure{'s' if new != 1 else ''}, {report['count']} in all.")
+    if latest:
+        text += line(" Latest ", Code(latest["sid"]), f" to {latest['recipient']} ", Time(latest.get("sent_at") or 0), ".")
+    return View(title=headline(report), header=False, sections=(Section(lines=(text,)),),
+                fallback=f"{report['title']} ({report['error_code']}): {report['count']} failures")
+
+
+def resolved_view(report: dict[str, Any]) -> View:
+    """The note when the group has been quiet long enough (a thread reply in Slack)."""
+    hours, minutes = divmod(int(report.get("quiet_for") or 0) // 60, 60)
+    text = line(f"✅ Resolved: no {report['error_code']} failures for {hours} h {minutes:02d} min (last ",
+                Time(report["last_seen"]), f"). {report['count']} in this incident.")
+    return View(title=f"Resolved: {report['title']} ({report['error_code']})", header=False,
+                sections=(Section(lines=(text,), facts=_facts(report)[:2]),),
+                fallback="Resolved: " + headline(report), tone="good")
+
+
+def examples_view(report: dict[str, Any] | None, examples: list[dict[str, Any]]) -> View:
+    """The ephemeral "Show examples" answer: message SIDs with time and masked numbers."""
+    if report is None:
+        text = "This alert is no longer in the store."
+        return View(title=text, header=False, sections=(Section(lines=(line(text),)),), fallback=text)
+    if not examples:
+        text = f"No stored failures for {report['title']} ({report['error_code']}) in this incident."
+        return View(title=text, header=False, sections=(Section(lines=(line(text),)),), fallback=text)
+    lines = tuple(line("• ", Code(e["sid"]), " ", Time(e["sent_at"]), f" from {e['sender']} to {e['recipient']}")
+                  for e in examples)
+    head = line(Strong(f"Latest {len(examples)} of {report['count']}: {report['title']} ({report['error_code']})"))
+    return View(title="Examples", header=False, sections=(Section(lines=(head, *lines)),),
+                fallback="Examples: " + ", ".join(e["sid"] for e in examples))
