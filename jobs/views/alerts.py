@@ -67,7 +67,7 @@ def _state(report: dict[str, Any]) -> Line:
     return line(*parts)
 
 
-def _actions(report: dict[str, Any]) -> tuple[Action, ...]:
+def alert_actions(report: dict[str, Any]) -> tuple[Action, ...]:
     key = report["group"]
     actions = []
     if report.get("state") != "resolved":
@@ -96,7 +96,7 @@ def alert_view(report: dict[str, Any]) -> View:
         if report.get("steps"):
             sections.append(Section(title=line("What to do"),
                                     steps=tuple(line(step) for step in report["steps"][:MAX_STEPS])))
-    sections.append(Section(note=_state(report), actions=_actions(report)))
+    sections.append(Section(note=_state(report), actions=alert_actions(report)))
     fallback = ("Resolved: " if resolved else "") + headline(report)
     return View(title=headline(report), header=False, sections=tuple(sections), fallback=fallback,
                 mention="" if resolved else (report.get("mention") or ""), tone="good" if resolved else "alert")
