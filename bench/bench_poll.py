@@ -69,7 +69,7 @@ def poll(url: str) -> dict:
     with tempfile.TemporaryDirectory() as folder:
         db = open_db(Path(folder) / "bench.db")
         started = time.perf_counter()
-        report = run_poll_pass(db, settings)
+        report = run_poll_pass(db, settings.twilio)
         seconds = time.perf_counter() - started
         account = report.accounts[0]
         assert report.ok, report.lines()

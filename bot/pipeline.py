@@ -45,11 +45,11 @@ class Pipeline:
         """One pass over every Twilio account; each page's new failures join their alert groups
         as soon as the page is stored, so an account-level failure is queued within the pass."""
         if self._twilio is None:
-            self._twilio = make_client(self.settings)  # ConfigError naming what is missing
+            self._twilio = make_client(self.settings.twilio)  # ConfigError naming what is missing
         db, now = self.store.get(), int(self.clock())
         before = self._twilio.http_client.requests_made
         self._refresh_callback_tokens(now)
-        report = run_poll_pass(db, self.settings, now, client=self._twilio, ingest=self.ingest)
+        report = run_poll_pass(db, self.settings.twilio, now, client=self._twilio, ingest=self.ingest)
         report.requests = self._twilio.http_client.requests_made - before  # the token requests are the pass's too
         self.resolve()
         return report

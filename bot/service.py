@@ -99,8 +99,8 @@ class Service:
         lease = self.leadership.lease
         if lease is None:
             return
-        outcome = run_due_digest(self.pipeline.store.get(), self.settings, self.pipeline.destinations, lease=lease,
-                                 rules=self.pipeline.rules)
+        outcome = run_due_digest(self.pipeline.store.get(), self.settings.digest_at, self.settings.tz,
+                                 self.pipeline.destinations, lease=lease, rules=self.pipeline.rules)
         if outcome is not None:  # already delivered; what failed is the courier's to retry
             log.info("digest %s: %d failures; %s", outcome.report.period, outcome.report.total,
                      outcome.delivery.summary())

@@ -16,9 +16,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dotenv import dotenv_values
 
-
-class ConfigError(ValueError):
-    """A setting is missing or malformed. The message names the variable to fix."""
+from jobs.config import ConfigError, TwilioConfig
 
 
 @dataclass(frozen=True)
@@ -59,9 +57,16 @@ class Settings:
         return bool(self.slack_bot_token and self.slack_channel)
 
     @property
+    def twilio(self) -> TwilioConfig:
+        """What the Twilio client and the poller take (jobs/ do not read Settings)."""
+        return TwilioConfig(
+            account_sid=self.twilio_account_sid, auth_token=self.twilio_auth_token, api_key=self.twilio_api_key,
+            api_secret=self.twilio_api_secret, api_url=self.twilio_api_url, timeout=self.twilio_timeout,
+            subaccounts=self.subaccount_mode, lookback_hours=self.lookback_hours)
+
+    @property
     def twilio_configured(self) -> bool:
-        has_secret = self.twilio_auth_token or (self.twilio_api_key and self.twilio_api_secret)
-        return bool(self.twilio_account_sid and has_secret)
+        return self.twilio.configured
 
     @property
     def subaccount_mode(self) -> str | list[str]:

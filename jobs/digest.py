@@ -7,9 +7,9 @@ bot/digest_cards.py for Teams, bot/digest_text.py for the terminal). Posting goe
 outbox: `enqueue_digest` stores one row per destination, `jobs.deliver.deliver_due` sends them.
 
 Entry points:
-- `run_due_digest(db, settings, destinations, now=None)`: the scheduled digest and the start-up catch-up.
+- `run_due_digest(db, digest_at, tz, destinations, now=None)`: the scheduled digest and the start-up catch-up.
   Sends the period `jobs.scheduler.digest_due` says is due, once (digest_runs), else nothing.
-- `run_window_digest(db, settings, seconds, label, destinations, now=None)`: `smserror digest --since …`.
+- `run_window_digest(db, tz, seconds, label, destinations, now=None)`: `smserror digest --since …`.
 
 Nothing here holds a full phone number past the queries: recipients are masked on the way in.
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 import time as _time
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime, time, timezone
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
@@ -308,13 +308,13 @@ class DigestOutcome:
     delivery: Any = None  # jobs.deliver.DeliveryReport
 
 
-def run_due_digest(db, settings, destinations: list, now: datetime | None = None,
+def run_due_digest(db, digest_at: time, tz: ZoneInfo, destinations: list, now: datetime | None = None,
                    grace=DIGEST_GRACE, lease: Lease | None = None, rules: Rules = DEFAULT_RULES) -> DigestOutcome | None:
-    """The scheduled digest (cron job and start-up catch-up alike): if a period is due and not
-    yet sent, build it, claim it, enqueue it for every destination and deliver. Else None."""
+    """The scheduled digest (cron job and start-up catch-up alike), due daily at `digest_at` in
+    `tz`: if a period is due and not yet sent, build it, claim it, enqueue it for every
+    destination and deliver. Else None."""
     now = now or datetime.now(timezone.utc)
-    tz = settings.tz
-    period = digest_due(db, now, settings.digest_at, tz, grace)
+    period = digest_due(db, now, digest_at, tz, grace)
     if period is None:
         return None
     epoch = int(now.timestamp())
@@ -324,10 +324,10 @@ def run_due_digest(db, settings, destinations: list, now: datetime | None = None
     return DigestOutcome(report, True, deliver_due(db, destinations, epoch, lease=lease, rules=rules))
 
 
-def run_window_digest(db, settings, seconds: int, label: str, destinations: list,
+def run_window_digest(db, tz: ZoneInfo, seconds: int, label: str, destinations: list,
                       now: int | None = None, rules: Rules = DEFAULT_RULES) -> DigestOutcome:
     """`smserror digest --since …`: the last `seconds`, posted to every destination."""
     now = int(_time.time() if now is None else now)
-    report = build_window_report(db, seconds, label, settings.tz, now=now)
+    report = build_window_report(db, seconds, label, tz, now=now)
     enqueued = enqueue_digest(db, report, destinations, now, claim_period=False)
     return DigestOutcome(report, enqueued, deliver_due(db, destinations, now, rules=rules))

@@ -32,7 +32,7 @@ from twilio.base.exceptions import TwilioException
 from twilio.base.page import Page
 from twilio.rest import Client
 
-from bot.settings import Settings
+from jobs.config import TwilioConfig
 from jobs.importer import parse_time, record_to_row
 from jobs.twilio_client import TwilioAuthError, describe_error, make_client
 from storage.failures import FAILED_STATUSES, UpsertResult, upsert_failures
@@ -93,11 +93,11 @@ class PassReport:
 
 def run_poll_pass(
     db: sqlite_utils.Database,
-    settings: Settings,
+    config: TwilioConfig,
     now: int | None = None,
     *,
     client: Client | None = None,
-    client_factory: Callable[[Settings], Client] = make_client,
+    client_factory: Callable[[TwilioConfig], Client] = make_client,
     ingest: Ingest | None = None,
     sweep_seconds: int = SWEEP_SECONDS,
     overlap: int = OVERLAP,
@@ -105,26 +105,26 @@ def run_poll_pass(
     """One pass over every configured account. Never raises for Twilio trouble: errors are in the
     report (and logged, one line each). Raises ConfigError if Twilio is not configured."""
     now = int(time.time()) if now is None else int(now)
-    client = client or client_factory(settings)
+    client = client or client_factory(config)
     http = client.http_client
     report = PassReport(started_at=now)
     before = getattr(http, "requests_made", 0)
-    for account_sid, name in _accounts(db, client, settings, report):
+    for account_sid, name in _accounts(db, client, config, report):
         account = poll_account(
-            db, client, account_sid, settings.lookback_hours, now,
+            db, client, account_sid, config.lookback_hours, now,
             friendly_name=name, sweep_seconds=sweep_seconds, overlap=overlap, ingest=ingest,
             into=report.new_failures,
         )
         report.accounts.append(account)
-        if account.auth_failed and account_sid == settings.twilio_account_sid:
+        if account.auth_failed and account_sid == config.account_sid:
             report.auth_failed = True
     report.requests = getattr(http, "requests_made", 0) - before
     return report
 
 
-def _accounts(db, client: Client, settings: Settings, report: PassReport) -> list[tuple[str, str | None]]:
-    main = settings.twilio_account_sid
-    mode = settings.subaccount_mode
+def _accounts(db, client: Client, config: TwilioConfig, report: PassReport) -> list[tuple[str, str | None]]:
+    main = config.account_sid
+    mode = config.subaccounts
     if mode == "":
         return [(main, None)]
     if isinstance(mode, list):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from bot.settings import ConfigError
+from jobs.config import ConfigError
 
 HOUR = 3600
 

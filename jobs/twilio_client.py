@@ -19,7 +19,7 @@ from twilio.http.http_client import TwilioHttpClient
 from twilio.http.response import Response
 from twilio.rest import Client
 
-from bot.settings import ConfigError, Settings
+from jobs.config import ConfigError, TwilioConfig
 from jobs.retry_after import retry_after
 
 log = logging.getLogger("smserror.twilio")
@@ -103,24 +103,21 @@ class RetryingHttpClient(TwilioHttpClient):
         return min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
 
 
-def make_client(settings: Settings, *, max_attempts: int = 4, backoff: float = 0.5) -> Client:
+def make_client(config: TwilioConfig, *, max_attempts: int = 4, backoff: float = 0.5) -> Client:
     """A twilio Client for TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN (or API key + secret), talking
     to TWILIO_API_URL with SMSERROR_TWILIO_TIMEOUT. Its `http_client.requests_made` counts requests."""
-    if not settings.twilio_configured:
+    if not config.configured:
         raise ConfigError(
             "polling needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET)"
         )
-    http = RetryingHttpClient(timeout=settings.twilio_timeout, max_attempts=max_attempts, backoff=backoff)
+    http = RetryingHttpClient(timeout=config.timeout, max_attempts=max_attempts, backoff=backoff)
     # environment: ignore ambient TWILIO_REGION / TWILIO_EDGE, which would rewrite TWILIO_API_URL's host
     quiet_env = {"TWILIO_REGION": "", "TWILIO_EDGE": ""}
-    if settings.twilio_auth_token:
-        client = Client(settings.twilio_account_sid, settings.twilio_auth_token, http_client=http, environment=quiet_env)
+    if config.auth_token:
+        client = Client(config.account_sid, config.auth_token, http_client=http, environment=quiet_env)
     else:
-        client = Client(
-            settings.twilio_api_key, settings.twilio_api_secret, settings.twilio_account_sid,
-            http_client=http, environment=quiet_env,
-        )
-    client.api.base_url = settings.twilio_api_url
+        client = Client(config.api_key, config.api_secret, config.account_sid, http_client=http, environment=quiet_env)
+    client.api.base_url = config.api_url
     return client
 
 

@@ -36,8 +36,8 @@ def settings_for(fake, **overrides) -> Settings:
 
 
 def poll(db, fake, now, attempts=3, **overrides):
-    settings = settings_for(fake, **overrides)
-    return run_poll_pass(db, settings, now, client=make_client(settings, max_attempts=attempts, backoff=0.05))
+    config = settings_for(fake, **overrides).twilio
+    return run_poll_pass(db, config, now, client=make_client(config, max_attempts=attempts, backoff=0.05))
 
 
 def stored(db) -> set[tuple[str, str, int]]:

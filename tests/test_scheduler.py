@@ -130,7 +130,7 @@ def test_a_digest_missed_by_a_restart_goes_out_once(tmp_path):
     # the service was down at 08:00 EDT (12:00Z) and comes back at 09:10 local
     back = utc("2026-03-09T13:10")
     slack, teams = RecordingDestination("slack"), RecordingDestination("teams")
-    outcome = run_due_digest(db, settings, now=back, destinations=[slack, teams])
+    outcome = run_due_digest(db, settings.digest_at, settings.tz, now=back, destinations=[slack, teams])
     assert outcome is not None and outcome.report.period == "daily:2026-03-09"
     assert outcome.report.total == 1
     assert outcome.report.title == "Daily SMS failure digest · Mon 9 Mar 2026"
@@ -143,17 +143,17 @@ def test_a_digest_missed_by_a_restart_goes_out_once(tmp_path):
 
     # restart again a minute later (a new connection, as after a process restart): nothing more
     db = open_db(settings.db_path)
-    assert run_due_digest(db, settings, now=back + timedelta(minutes=1), destinations=[slack, teams]) is None
+    assert run_due_digest(db, settings.digest_at, settings.tz, now=back + timedelta(minutes=1), destinations=[slack, teams]) is None
     # and the cron job firing for the same period later is a no-op too
-    assert run_due_digest(db, settings, now=back + timedelta(hours=1), destinations=[slack, teams]) is None
+    assert run_due_digest(db, settings.digest_at, settings.tz, now=back + timedelta(hours=1), destinations=[slack, teams]) is None
     assert len(slack.sent) == 2 and len(teams.sent) == 2
     assert [r["period"] for r in digest_runs.recent(db)] == ["daily:2026-03-09"]
     # the next day's digest is its own period
-    nxt = run_due_digest(db, settings, now=utc("2026-03-10T12:00"), destinations=[slack])
+    nxt = run_due_digest(db, settings.digest_at, settings.tz, now=utc("2026-03-10T12:00"), destinations=[slack])
     assert nxt is not None and nxt.report.period == "daily:2026-03-10"
     assert nxt.report.start == outcome.report.end  # no gap, no overlap
     # the spring-forward day's digest covers 23 h and says so
-    spring = run_due_digest(db, settings, now=utc("2026-03-08T12:05"), destinations=[slack])
+    spring = run_due_digest(db, settings.digest_at, settings.tz, now=utc("2026-03-08T12:05"), destinations=[slack])
     assert spring is not None and spring.report.window_label == "23 h"
     db.close()
 
@@ -169,7 +169,7 @@ def test_racing_catch_up_and_cron_job_post_once(tmp_path):
     def attempt():
         db = open_db(settings.db_path)
         barrier.wait()
-        results.append(run_due_digest(db, settings, now=now, destinations=[slack]))
+        results.append(run_due_digest(db, settings.digest_at, settings.tz, now=now, destinations=[slack]))
         db.close()
 
     threads = [threading.Thread(target=attempt) for _ in range(4)]

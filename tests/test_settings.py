@@ -116,7 +116,7 @@ def test_repr_never_shows_secrets():
     settings = Settings(slack_bot_token="xoxb-secret-1", slack_signing_secret="sign-2", slack_app_token="xapp-3",
                         twilio_auth_token="auth-4", twilio_api_secret="api-5", teams_outgoing_secret="c2VjcmV0",
                         teams_webhook_url="https://example.invalid/x?sig=sig-6", slack_channel="C1")
-    text = repr(settings)
+    text = repr(settings) + repr(settings.twilio)
     assert "C1" in text
     for secret in ("xoxb-secret-1", "sign-2", "xapp-3", "auth-4", "api-5", "c2VjcmV0", "sig-6"):
         assert secret not in text

@@ -34,7 +34,7 @@ def run(args) -> int:
         print(f"Imported the bundled demo day: {report.lines} messages, {report.failures} failures "
               f"(synthetic data, moved to the last 24 h). Nothing leaves this machine.\n")
         _banner("The morning digest")
-        run_window_digest(db, settings, DAY, "24h", pipeline.destinations, now=now, rules=pipeline.rules)
+        run_window_digest(db, settings.tz, DAY, "24h", pipeline.destinations, now=now, rules=pipeline.rules)
         _banner("Real-time alerts")
         # as if each failure had just been seen by a poll, oldest first
         pipeline.observe(failures_between(db, now - DAY, now + 1), now)

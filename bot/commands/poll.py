@@ -24,7 +24,7 @@ def run(args) -> int:
         return 2
     settings = Settings.from_env()
     if not settings.twilio_configured:  # named before the store is touched
-        make_client(settings)
+        make_client(settings.twilio)
     destinations = build_destinations(settings)  # so is a destination that is half set up
     pipeline = Pipeline(settings, LocalDb(settings.db_path), destinations=destinations)
     report = pipeline.poll()
