@@ -217,7 +217,7 @@ def _advance(db, group: AlertGroup, earliest: int, latest: int, now: int, rules:
     due_repeat = group.posted_at is not None and now - group.posted_at >= rules.repeat_interval and not group.acked_by
     if group.posted_at is None or (due_repeat and group.count > previous):
         repeat = group.posted_at is not None and not reopened
-        group.posted_at, group.slack_channel, group.slack_ts = now, None, None
+        group.posted_at, group.post_destination, group.post_channel, group.post_ref = now, None, None, None
         alert_groups.save(db, group)
         mention = rules.mention_markup if group.kind == "account" else ""
         payload = group_report(db, group, now, mention=mention, channel=channel, repeat=repeat, rules=rules)
@@ -306,7 +306,7 @@ def acknowledge(db, key: str, user_id: str, now: int, rules: Rules) -> dict[str,
         if not group.acked_by:
             group.acked_by, group.acked_at = user_id, int(now)
             alert_groups.save(db, group)
-        return group_report(db, group, int(now), channel=group.slack_channel, rules=rules)
+        return group_report(db, group, int(now), channel=group.post_channel, rules=rules)
 
 
 def snooze(db, key: str, now: int, seconds: int, rules: Rules) -> dict[str, Any] | None:
@@ -317,4 +317,4 @@ def snooze(db, key: str, now: int, seconds: int, rules: Rules) -> dict[str, Any]
             return None
         group.snoozed_until = int(now) + int(seconds)
         alert_groups.save(db, group)
-        return group_report(db, group, int(now), channel=group.slack_channel, rules=rules)
+        return group_report(db, group, int(now), channel=group.post_channel, rules=rules)

@@ -55,7 +55,8 @@ class Destination(Protocol):
     settle_seconds: float           # longest a send can take: after it, the post exists or never will
 
     def send(self, item: OutboxItem) -> str | None:
-        """Post the item (a reply when item.parent is set); return its reference (Slack ts)."""
+        """Post the item (a reply when item.parent is set); return its reference (Slack: the ts).
+        May set item.sent_to: where it went (Slack: the channel ID)."""
 
     def update(self, item: OutboxItem, ref: str) -> None:
         """Re-render the message `ref` (the parent's reference) from item.payload."""
@@ -75,6 +76,11 @@ class DeliveryReport:
         if self.leader:
             text += f" (the running smserror run, {self.leader.rsplit(':', 1)[0]}, delivers them)"
         return text + (f"; last error: {self.errors[-1]}" if self.errors else "")
+
+
+def can_edit(destination: Destination) -> bool:
+    """It shows edits: an alert's post there is re-rendered as the group changes."""
+    return destination.kinds is None or not EDIT_KINDS.isdisjoint(destination.kinds)
 
 
 def backoff(attempts: int) -> int:
@@ -175,8 +181,9 @@ def _deliver_one(db, destination: Destination, item: OutboxItem, clock: Callable
             log.warning("%s was posted, but its claim had been taken over: the new deliverer finds it by its "
                         "metadata", item.dedupe_key)
             return
-        if item.kind == "alert" and item.destination == "slack" and ref:
-            alert_groups.record_post(db, item.payload["group"], item.payload["posted_at"], item.sent_to, ref)
+        if item.kind == "alert" and ref and can_edit(destination):
+            alert_groups.record_post(db, item.payload["group"], item.payload["posted_at"], destination.name,
+                                     item.sent_to, ref)
     report.sent.append(item.dedupe_key)
 
 

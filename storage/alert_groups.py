@@ -1,8 +1,8 @@
 """Alert groups: one row per (account, error code, messaging service).
 
 A group remembers its current incident (first_seen .. last_seen, count), the top-level post
-that announced it (posted_at, slack_channel, slack_ts), and what people did to it (acked_by,
-snoozed_until). Writes happen inside the callers' transactions (storage.db.transaction).
+that announced it (posted_at; and, once a destination that can edit it has taken it, which one,
+where and its reference), and what people did to it (acked_by, snoozed_until). Writes happen inside the callers' transactions (storage.db.transaction).
 """
 
 from __future__ import annotations
@@ -23,11 +23,12 @@ class AlertGroup:
     last_seen: int
     posted_at: int | None = None
     resolved_at: int | None = None
-    slack_channel: str | None = None
-    slack_ts: str | None = None
+    post_channel: str | None = None
+    post_ref: str | None = None
     acked_by: str | None = None
     acked_at: int | None = None
     snoozed_until: int | None = None
+    post_destination: str | None = None
 
     def snoozed(self, now: int) -> bool:
         return bool(self.snoozed_until and self.snoozed_until > now)
@@ -65,9 +66,11 @@ def unresolved(db) -> list[AlertGroup]:
     return [AlertGroup(*row) for row in rows]
 
 
-def record_post(db, key: str, posted_at: int, channel: str | None, ts: str) -> None:
-    """The top-level post of the group's current incident reached Slack as `ts`."""
+def record_post(db, key: str, posted_at: int, destination: str, channel: str | None, ref: str) -> None:
+    """The top-level post of the group's current incident reached `destination` (in `channel`)
+    as `ref`. The first destination to take it is kept."""
     db.execute(
-        "UPDATE alert_groups SET slack_channel = ?, slack_ts = ? WHERE key = ? AND posted_at = ?",
-        (channel, ts, key, posted_at),
+        "UPDATE alert_groups SET post_destination = ?, post_channel = ?, post_ref = ?"
+        " WHERE key = ? AND posted_at = ? AND post_ref IS NULL",
+        (destination, channel, ref, key, posted_at),
     )

@@ -86,4 +86,11 @@ MIGRATIONS: list[str] = [
     UPDATE outbox SET last_error = 'outcome unknown: ' || last_error
         WHERE sent_at IS NULL AND last_error LIKE 'in flight by %';
     """,
+    # 3: an alert group's post is named for no transport: which destination took it, where, its reference
+    """
+    ALTER TABLE alert_groups RENAME COLUMN slack_channel TO post_channel;
+    ALTER TABLE alert_groups RENAME COLUMN slack_ts TO post_ref;
+    ALTER TABLE alert_groups ADD COLUMN post_destination TEXT;
+    UPDATE alert_groups SET post_destination = 'slack' WHERE post_ref IS NOT NULL;
+    """,
 ]

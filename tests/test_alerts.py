@@ -71,7 +71,7 @@ def test_three_30033s_give_one_alert_then_updates_in_place_and_in_thread(db, sla
     replies = slack.replies(alert.ts)
     assert len(replies) == 1 and "+2 more failures" in json.dumps(replies[0].blocks)
     group = alert_groups.get(db, alerts.group_key(ACCOUNT, 30033, SERVICE))
-    assert group.count == 3 and group.slack_ts == alert.ts and group.slack_channel == CHANNEL
+    assert group.count == 3 and group.post_ref == alert.ts and group.post_channel == CHANNEL
     assert not outbox.pending(db)
 
 

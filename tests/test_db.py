@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import stat
 import threading
 
 import pytest
 
 from bot import cli
+from storage import alert_groups
 from storage.db import BUSY_TIMEOUT_MS, LocalDb, StoreError, open_db, schema_version
 from storage.migrations import MIGRATIONS
 
@@ -27,6 +29,18 @@ def test_reopening_runs_no_migration_twice(tmp_path):
     open_db(tmp_path / "s.db").execute("INSERT INTO digest_runs VALUES ('daily:x', 1, 0)")
     db = open_db(tmp_path / "s.db")
     assert db.execute("SELECT count(*) FROM digest_runs").fetchone()[0] == 1
+
+
+def test_an_alert_groups_slack_post_keeps_its_reference_under_neutral_names(tmp_path):
+    old = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    for script in MIGRATIONS[:2]:
+        old.executescript(script)
+    old.execute("PRAGMA user_version = 2")
+    old.execute("INSERT INTO alert_groups (key, account_sid, error_code, kind, first_seen, last_seen, posted_at,"
+                " slack_channel, slack_ts) VALUES ('AC1:30033:-', 'AC1', 30033, 'account', 1, 2, 3, 'C1', '3.000100')")
+    old.close()
+    group = alert_groups.get(open_db(tmp_path / "s.db"), "AC1:30033:-")
+    assert (group.post_destination, group.post_channel, group.post_ref) == ("slack", "C1", "3.000100")
 
 
 def test_a_store_from_a_newer_version_is_refused(tmp_path):

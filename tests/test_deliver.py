@@ -21,6 +21,7 @@ from storage.db import open_db
 from tests.fakes.slack_api import TOKEN, FakeSlack
 from tests.fakes.teams_webhook import FakeTeams
 from tests.test_alerts import ACCOUNT, CHANNEL, SERVICE, T0, failure, seen, slack_destination
+from tests.test_digest import RecordingDestination
 from bot.destinations import TeamsDestination
 
 REPO = Path(__file__).resolve().parents[1]
@@ -53,7 +54,7 @@ def test_a_5xx_is_an_unknown_outcome_looked_up_once_settled_then_posted_once(db,
     assert len(slack.requests_to("conversations.history")) == 2
     row = outbox.find_for(db, key, "slack")
     assert row.response_ts == slack.messages[0].ts and row.attempts == 3
-    assert alert_groups.get(db, GROUP).slack_ts == slack.messages[0].ts
+    assert alert_groups.get(db, GROUP).post_ref == slack.messages[0].ts
 
 
 def test_a_5xx_after_slack_stored_the_post_is_found_not_posted_again(db, slack):
@@ -154,6 +155,30 @@ def test_two_deliverers_at_once_post_each_alert_once(db, slack, tmp_path):
         thread.join(20)
     assert len(slack.messages) == 6
     assert sum(len(r.sent) for r in reports) == 6
+
+
+class Pager:
+    """A destination that is not Slack but edits what it posted: jobs/ need nothing new for it."""
+
+    name, kinds, settle_seconds = "pager", None, 1
+
+    def send(self, item):
+        item.sent_to = "room-7"
+        return f"incident-{item.id}"
+
+    def update(self, item, ref):  # pragma: no cover - this test sends no edit
+        raise AssertionError("no edit expected")
+
+
+def test_the_group_keeps_the_post_of_whichever_destination_can_edit_it(db):
+    key = one_alert(db)
+    board = RecordingDestination("board")  # shows alerts, cannot edit them
+    board.kinds = frozenset({"alert", "alert-resolved"})
+    assert len(deliver_due(db, [board, Pager()], T0).sent) == 2 and len(board.sent) == 1
+    ref = outbox.find_for(db, key, "pager").response_ts
+    group = alert_groups.get(db, GROUP)
+    assert (group.post_destination, group.post_channel, group.post_ref) == ("pager", "room-7", ref)
+    assert ref.startswith("incident-")
 
 
 def test_no_destination_loses_nothing(db):
