@@ -3,13 +3,15 @@
 Call `observe(db, upsert_result.new, now, rules)` right after `upsert_failures` (from a poll or
 a status callback): the failures must already be in the `failures` table, because group counts
 and spike rates are read from it, which also makes `observe` idempotent (calling it twice with
-the same failures enqueues nothing new). Call `check_resolved(db, now, rules)` on every poll.
+the same failures enqueues nothing new). Call `check_resolved(db, now, rules)` on every poll: it
+resolves quiet groups and wakes groups whose snooze has ended.
 
 Nothing here talks to Slack or Teams: every message is a JSON-serialisable report with phone
 numbers already masked, stored in the outbox under a dedupe key; jobs/deliver.py sends them.
 
 Outbox kinds written here (all with destination "*"):
   alert           top-level post of a group's incident          alert:<group>:<posted_at>
+                  (the first, a repeat, or after a snooze)
   alert-edit      re-render the top-level post (count, state)   alert-edit:<group>:<posted_at>:<count|state>
   alert-reply     thread reply: more failures arrived           alert-reply:<group>:<posted_at>:<count>
   alert-resolved  "resolved" note (thread reply in Slack)       alert-resolved:<group>:<posted_at>
@@ -134,6 +136,8 @@ def group_report(db, group: AlertGroup, now: int, *, rules: Rules, mention: str 
         "acked_by": group.acked_by,
         "acked_at": group.acked_at,
         "snoozed_until": group.snoozed_until if group.snoozed(now) else None,
+        "snoozed_by": group.snoozed_by if group.snoozed(now) else None,
+        "snooze_choices": list(rules.snooze_choices),
         "senders": _senders(db, group),
         "latest": (examples(db, group.key, 1) or [None])[0],
         "mention": mention,
@@ -211,38 +215,69 @@ def _advance(db, group: AlertGroup, earliest: int, latest: int, now: int, rules:
     group.count = max(_count(db, *_group_params(group), group.first_seen), previous, 1)
     enqueued: list[str] = []
     if group.snoozed(now):
+        group.snooze_missed += group.count - previous
         alert_groups.save(db, group)  # muted: keep counting, say nothing
         return enqueued
-    channel = rules.channel_for(describe(group.error_code)["category"])
+    if group.snooze_missed:  # it failed during a snooze that has ended since: alert again
+        group.snooze_missed += group.count - previous
+        return _wake(db, group, now, rules)
     due_repeat = group.posted_at is not None and now - group.posted_at >= rules.repeat_interval and not group.acked_by
     if group.posted_at is None or (due_repeat and group.count > previous):
-        repeat = group.posted_at is not None and not reopened
-        group.posted_at, group.post_destination, group.post_channel, group.post_ref = now, None, None, None
-        alert_groups.save(db, group)
-        mention = rules.mention_markup if group.kind == "account" else ""
-        payload = group_report(db, group, now, mention=mention, channel=channel, repeat=repeat, rules=rules)
-        key = f"alert:{group.key}:{now}"
-        if outbox.enqueue(db, key, "alert", payload, now):
-            enqueued.append(key)
-        return enqueued
+        return _post(db, group, now, rules, repeat=group.posted_at is not None and not reopened)
     alert_groups.save(db, group)
     if group.count == previous and not reopened:
         return enqueued  # nothing new (a repeated observe of the same failures)
-    parent = f"alert:{group.key}:{group.posted_at}"
-    report = group_report(db, group, now, channel=channel, rules=rules)
-    report["parent"] = parent
+    report = _thread_report(db, group, now, rules)
     report["reopened"] = reopened
     suffix = f"{group.posted_at}:{group.count}" + (f":reopened-{now}" if reopened else "")
     key = f"alert-edit:{group.key}:{suffix}"
     if outbox.enqueue(db, key, "alert-edit", report, now):  # edits notify nobody: always
         enqueued.append(key)
-    told_at, told_count = _last_told(db, group, parent)
+    told_at, told_count = _last_told(db, group, report["parent"])
     if reopened or now - told_at >= rules.update_interval:  # replies do notify: at most one per interval
         report["new_failures"] = group.count if reopened else group.count - told_count
         key = f"alert-reply:{group.key}:{suffix}"
         if outbox.enqueue(db, key, "alert-reply", report, now):
             enqueued.append(key)
     return enqueued
+
+
+def _channel(group: AlertGroup, rules: Rules) -> str | None:
+    return rules.channel_for(describe(group.error_code)["category"])
+
+
+def _post(db, group: AlertGroup, now: int, rules: Rules, *, repeat: bool = False,
+          after_snooze: dict[str, Any] | None = None) -> list[str]:
+    """A new top-level post for the group's incident (its edits and replies hang off the newest)."""
+    group.posted_at, group.post_destination, group.post_channel, group.post_ref = now, None, None, None
+    alert_groups.save(db, group)
+    mention = rules.mention_markup if group.kind == "account" else ""
+    payload = group_report(db, group, now, mention=mention, channel=_channel(group, rules), repeat=repeat, rules=rules)
+    if after_snooze:
+        payload["after_snooze"] = after_snooze
+    key = f"alert:{group.key}:{now}"
+    return [key] if outbox.enqueue(db, key, "alert", payload, now) else []
+
+
+def _thread_report(db, group: AlertGroup, now: int, rules: Rules) -> dict[str, Any]:
+    """The group's report for an edit of its post, or a reply in its thread."""
+    report = group_report(db, group, now, channel=_channel(group, rules), rules=rules)
+    report["parent"] = f"alert:{group.key}:{group.posted_at}"
+    return report
+
+
+def _wake(db, group: AlertGroup, now: int, rules: Rules) -> list[str]:
+    """The group's snooze has ended. Still open after failing during the snooze: a new post that
+    notifies, like a repeat, whether or not the group was acknowledged. Otherwise (quiet all
+    along, or resolved meanwhile) its post is edited back to its current state, without the
+    snooze."""
+    by, missed = group.snoozed_by, group.snooze_missed
+    group.end_snooze()
+    if group.open and missed:
+        return _post(db, group, now, rules, after_snooze={"by": by, "missed": missed})
+    alert_groups.save(db, group)
+    key = f"alert-edit:{group.key}:{group.posted_at}:snooze-ended-{now}"
+    return [key] if outbox.enqueue(db, key, "alert-edit", _thread_report(db, group, now, rules), now) else []
 
 
 def _last_told(db, group: AlertGroup, parent: str) -> tuple[int, int]:
@@ -273,26 +308,31 @@ def _last_heard(db, group: AlertGroup) -> int:
 def check_resolved(db, now: int, rules: Rules = DEFAULT_RULES) -> list[str]:
     """Resolve every announced group quiet for `rules.resolve_after`, both since its last failure
     and since we learned of it (a late find stays firing that long: someone must see it); enqueue
-    the resolved note and the edit of its post. Returns the resolved group keys."""
+    the resolved note and the edit of its post. Then wake every group whose snooze has ended
+    (`_wake`), so one that kept failing is announced when the snooze ends, not only at its next
+    failure. Returns the keys of the groups resolved or woken."""
     now = int(now)
-    resolved: list[str] = []
+    changed: list[str] = []
     with transaction(db):
         for group in alert_groups.unresolved(db):
             if now - _last_heard(db, group) < rules.resolve_after:
                 continue
             group.resolved_at = now
-            alert_groups.save(db, group)
-            resolved.append(group.key)
+            changed.append(group.key)
             if group.snoozed(now):
+                group.snooze_missed = 0  # what it missed is over: no reason to alert again
+                alert_groups.save(db, group)
                 continue
-            parent = f"alert:{group.key}:{group.posted_at}"
-            report = group_report(db, group, now, channel=rules.channel_for(describe(group.error_code)["category"]),
-                                  rules=rules)
-            report["parent"] = parent
+            group.end_snooze()  # one that has just ended is answered by the resolved note
+            alert_groups.save(db, group)
+            report = _thread_report(db, group, now, rules)
             report["quiet_for"] = now - group.last_seen
             outbox.enqueue(db, f"alert-resolved:{group.key}:{group.posted_at}:{now}", "alert-resolved", report, now)
             outbox.enqueue(db, f"alert-edit:{group.key}:{group.posted_at}:resolved-{now}", "alert-edit", report, now)
-    return resolved
+        for group in alert_groups.snooze_ended(db, now):
+            _wake(db, group, now, rules)
+            changed.append(group.key)
+    return changed
 
 
 # -- what the buttons do -------------------------------------------------------------------
@@ -309,12 +349,25 @@ def acknowledge(db, key: str, user_id: str, now: int, rules: Rules) -> dict[str,
         return group_report(db, group, int(now), channel=group.post_channel, rules=rules)
 
 
-def snooze(db, key: str, now: int, seconds: int, rules: Rules) -> dict[str, Any] | None:
-    """Mute the group for `seconds`: it keeps counting but posts nothing."""
+def snooze(db, key: str, now: int, seconds: int, rules: Rules, by: str | None = None) -> dict[str, Any] | None:
+    """Mute the group for `seconds` from now, replacing any snooze: it keeps counting but posts
+    nothing; when the snooze ends, `_wake` decides what the channel hears. Returns the group's
+    fresh report, or None for an unknown group."""
+    return _set_snooze(db, key, int(now), rules, until=int(now) + int(seconds), by=by)
+
+
+def unsnooze(db, key: str, now: int, rules: Rules) -> dict[str, Any] | None:
+    """End the group's snooze now. Returns its fresh report, or None for an unknown group."""
+    return _set_snooze(db, key, int(now), rules)
+
+
+def _set_snooze(db, key: str, now: int, rules: Rules, until: int | None = None,
+                by: str | None = None) -> dict[str, Any] | None:
     with transaction(db):
         group = alert_groups.get(db, key)
         if group is None:
             return None
-        group.snoozed_until = int(now) + int(seconds)
+        group.end_snooze()  # the clicker is shown the current count: nothing is missed so far
+        group.snoozed_until, group.snoozed_by = until, by
         alert_groups.save(db, group)
-        return group_report(db, group, int(now), channel=group.post_channel, rules=rules)
+        return group_report(db, group, now, channel=group.post_channel, rules=rules)

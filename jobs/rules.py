@@ -22,6 +22,8 @@ ACCOUNT_CODES = frozenset({30002, 30023, 30032, 30033, 30034, 30037})
 SPIKE_CODES = frozenset({21610, 30003, 30005, 30006, 30007, 30008})
 CATEGORIES = ("account", "contact", "carrier", "media", "other")
 MENTIONS = {"here": "<!here>", "channel": "<!channel>", "none": ""}
+# what an alert's Snooze menu offers, beside the rules' own `snooze`
+SNOOZE_CHOICES = (HOUR, 4 * HOUR, 24 * HOUR, 7 * 24 * HOUR)
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class Rules:
     repeat_interval: int = 4 * HOUR    # no new top-level post for a group before this
     update_interval: int = 5 * 60      # at most one thread reply per group per this (edits always)
     resolve_after: int = 2 * HOUR      # quiet this long -> "resolved" note
-    snooze: int = 24 * HOUR            # what the Snooze button mutes for
+    snooze: int = 24 * HOUR            # offered in the Snooze menu too, and what an old Snooze button mutes for
     max_age: int = 24 * HOUR           # older failures (late imports, backfills) never alert
     mention: str = "here"              # for account-level alerts: here | channel | none
     examples: int = 10                 # message SIDs shown by "Show examples"
@@ -51,6 +53,11 @@ class Rules:
 
     def channel_for(self, category: str) -> str | None:
         return self.channels.get(category) or self.channels.get("default") or None
+
+    @property
+    def snooze_choices(self) -> tuple[int, ...]:
+        """The durations (seconds) the Snooze menu offers, shortest first."""
+        return tuple(sorted({*SNOOZE_CHOICES, self.snooze}))
 
     @property
     def mention_markup(self) -> str:

@@ -2,7 +2,9 @@
 
 A group remembers its current incident (first_seen .. last_seen, count), the top-level post
 that announced it (posted_at; and, once a destination that can edit it has taken it, which one,
-where and its reference), and what people did to it (acked_by, snoozed_until). Writes happen inside the callers' transactions (storage.db.transaction).
+where and its reference), and what people did to it (acked_by, snoozed_until and snoozed_by;
+snooze_missed counts the failures a snooze kept from the channel). Writes happen inside the
+callers' transactions (storage.db.transaction).
 """
 
 from __future__ import annotations
@@ -29,9 +31,14 @@ class AlertGroup:
     acked_at: int | None = None
     snoozed_until: int | None = None
     post_destination: str | None = None
+    snoozed_by: str | None = None
+    snooze_missed: int = 0
 
     def snoozed(self, now: int) -> bool:
         return bool(self.snoozed_until and self.snoozed_until > now)
+
+    def end_snooze(self) -> None:
+        self.snoozed_until, self.snoozed_by, self.snooze_missed = None, None, 0
 
     @property
     def open(self) -> bool:
@@ -62,6 +69,14 @@ def save(db, group: AlertGroup) -> None:
 def unresolved(db) -> list[AlertGroup]:
     rows = db.execute(
         f"SELECT {', '.join(_FIELDS)} FROM alert_groups WHERE posted_at IS NOT NULL AND resolved_at IS NULL ORDER BY key"
+    ).fetchall()
+    return [AlertGroup(*row) for row in rows]
+
+
+def snooze_ended(db, now: int) -> list[AlertGroup]:
+    """Groups whose snooze is over and not yet answered (jobs.alerts wakes them)."""
+    rows = db.execute(
+        f"SELECT {', '.join(_FIELDS)} FROM alert_groups WHERE snoozed_until <= ? ORDER BY key", (int(now),)
     ).fetchall()
     return [AlertGroup(*row) for row in rows]
 

@@ -93,4 +93,11 @@ MIGRATIONS: list[str] = [
     ALTER TABLE alert_groups ADD COLUMN post_destination TEXT;
     UPDATE alert_groups SET post_destination = 'slack' WHERE post_ref IS NOT NULL;
     """,
+    # 4: who snoozed a group, and how many failures the channel has not heard of because of it;
+    # snoozes that ended before this version said nothing when they did, and now stay silent
+    """
+    ALTER TABLE alert_groups ADD COLUMN snoozed_by TEXT;
+    ALTER TABLE alert_groups ADD COLUMN snooze_missed INTEGER NOT NULL DEFAULT 0;
+    UPDATE alert_groups SET snoozed_until = NULL WHERE snoozed_until <= CAST(strftime('%s', 'now') AS INTEGER);
+    """,
 ]

@@ -15,6 +15,7 @@ from bot.settings import ConfigError, Settings
 from jobs import alerts
 from jobs.deliver import deliver_due
 from jobs.rules import DEFAULT_RULES, load_rules, parse_rules
+from jobs.views import view_for
 from storage import alert_groups, outbox
 from storage.failures import upsert_failures
 from tests.fakes.slack_api import TOKEN, FakeSlack
@@ -80,8 +81,11 @@ def test_account_alert_buttons_and_metadata(db, slack):
     deliver_due(db, [slack_destination(slack)], T0)
     call = slack.calls("chat.postMessage")[0]
     actions = [b for b in call["blocks"] if b["type"] == "actions"][0]["elements"]
-    assert [e["text"]["text"] for e in actions] == ["Acknowledge", "Snooze 24 h", "Show examples", "Twilio docs"]
-    assert {e["value"] for e in actions if "value" in e} == {alerts.group_key(ACCOUNT, 30002, SERVICE)}
+    assert [(e.get("text") or e["placeholder"])["text"] for e in actions] == [
+        "Acknowledge", "Snooze", "Show examples", "Twilio docs"]
+    key = alerts.group_key(ACCOUNT, 30002, SERVICE)
+    assert {e["value"] for e in actions if "value" in e} == {key}
+    assert [o["value"] for o in actions[1]["options"]] == [f"{s}:{key}" for s in (3600, 4 * 3600, 86400, 7 * 86400)]
     assert call["metadata"]["event_payload"]["key"].startswith("alert:")
 
 
@@ -177,9 +181,94 @@ def test_snoozed_group_counts_but_says_nothing(db):
     before = len(outbox.pending(db))
     result = seen(db, [failure(at=T0 + 600)], T0 + 600)
     assert result.enqueued == [] and len(outbox.pending(db)) == before
+    assert alerts.check_resolved(db, T0 + 601) == [] and len(outbox.pending(db)) == before
     assert alert_groups.get(db, key).count == 2
-    after = T0 + 10 + 24 * 3600 + 1  # snooze over, repeat interval passed: a fresh top-level post
+    after = T0 + 10 + 24 * 3600 + 1  # snooze over: a fresh top-level post
     assert [k.split(":")[0] for k in seen(db, [failure(at=after)], after).enqueued] == ["alert"]
+
+
+# -- when a snooze ends --------------------------------------------------------------------
+
+GROUP = alerts.group_key(ACCOUNT, 30033, SERVICE)
+HOUR = 3600
+
+
+def snoozed_alert(db, slack, seconds: int = HOUR) -> list:
+    """An alert posted at T0 and snoozed at T0 + 10 by U42 for `seconds`."""
+    dest = [slack_destination(slack)]
+    seen(db, [failure(at=T0)], T0)
+    deliver_due(db, dest, T0)
+    alerts.snooze(db, GROUP, T0 + 10, seconds, DEFAULT_RULES, by="U42")
+    return dest
+
+
+def test_a_group_still_failing_alerts_again_when_its_snooze_ends(db, slack):
+    dest = snoozed_alert(db, slack)
+    seen(db, [failure(at=T0 + 600)], T0 + 600)
+    seen(db, [failure(at=T0 + 1200)], T0 + 1200)
+    assert alerts.check_resolved(db, T0 + 10 + HOUR - 1) == []
+    assert deliver_due(db, dest, T0 + 10 + HOUR - 1).sent == [], "silent while snoozed"
+    # the snooze ends; no failure arrives just then: the poll's check_resolved announces it
+    end = T0 + 10 + HOUR
+    assert alerts.check_resolved(db, end) == [GROUP]
+    deliver_due(db, dest, end)
+    first, again = slack.top_level()
+    shown = json.dumps(again.blocks)
+    assert "<!here>" in again.text and "3 failures" in again.text
+    assert "The snooze by <@U42> has ended and it is still failing: 2 failures since it was snoozed" in shown
+    assert "Snoozed" not in shown
+    group = alert_groups.get(db, GROUP)
+    assert (group.posted_at, group.post_ref, group.snoozed_until, group.snooze_missed) == (end, again.ts, None, 0)
+    assert alerts.check_resolved(db, end + 60) == [] and not outbox.pending(db), "announced once"
+    seen(db, [failure(at=end + 120)], end + 120)  # later failures thread under the new post
+    deliver_due(db, dest, end + 120)
+    assert len(slack.top_level()) == 2 and "4 failures" in slack.top_level()[1].text
+
+
+def test_the_first_failure_after_the_snooze_alerts_again_even_when_acknowledged(db, slack):
+    dest = snoozed_alert(db, slack)
+    alerts.acknowledge(db, GROUP, "U7", T0 + 20, DEFAULT_RULES)
+    seen(db, [failure(at=T0 + 600)], T0 + 600)
+    after = T0 + 10 + HOUR + 30  # before any check_resolved, inside the repeat interval
+    assert [k.split(":")[0] for k in seen(db, [failure(at=after)], after).enqueued] == ["alert"]
+    assert alerts.check_resolved(db, after) == [], "the snooze was answered by the post"
+    deliver_due(db, dest, after)
+    again = slack.top_level()[1]
+    shown = json.dumps(again.blocks)
+    assert "has ended and it is still failing: 2 failures since it was snoozed" in shown
+    assert "Acknowledged by <@U7>" in shown
+
+
+def test_after_a_quiet_snooze_a_failure_is_an_ordinary_update(db, slack):
+    snoozed_alert(db, slack)
+    after = T0 + 10 + HOUR + 30  # the snooze ended quietly; no check_resolved since
+    assert [k.split(":")[0] for k in seen(db, [failure(at=after)], after).enqueued] == ["alert-edit", "alert-reply"]
+
+
+def test_a_snooze_that_ends_quietly_only_edits_the_post(db, slack):
+    dest = snoozed_alert(db, slack)
+    end = T0 + 10 + HOUR
+    assert alerts.check_resolved(db, end) == [GROUP]
+    assert [i.kind for i in outbox.pending(db)] == ["alert-edit"]
+    deliver_due(db, dest, end)
+    [alert] = slack.top_level()
+    assert len(alert.edits) == 1, "edited once"
+    shown = json.dumps(alert.blocks)
+    assert "Snooze" in shown and "Snoozed" not in shown and "Unsnooze" not in shown
+    assert slack.replies(alert.ts) == []
+
+
+def test_a_group_that_resolved_during_its_snooze_is_shown_resolved_when_it_ends(db, slack):
+    dest = snoozed_alert(db, slack, seconds=4 * HOUR)
+    seen(db, [failure(at=T0 + 600)], T0 + 600)
+    assert alerts.check_resolved(db, T0 + 600 + DEFAULT_RULES.resolve_after) == [GROUP]
+    assert not outbox.pending(db), "resolved silently while snoozed"
+    end = T0 + 10 + 4 * HOUR
+    assert alerts.check_resolved(db, end) == [GROUP]
+    deliver_due(db, dest, end)
+    [alert] = slack.top_level()
+    assert len(alert.edits) == 1 and alert.text.startswith("Resolved:") and "Snooze" not in json.dumps(alert.blocks)
+    assert slack.replies(alert.ts) == []
 
 
 def test_resolved_note_after_quiet_time_then_reopen(db, slack):
@@ -288,6 +377,16 @@ def test_rules_defaults_and_overrides(tmp_path):
     assert rules.repeat_interval == 1800 and rules.mention_markup == "" and rules.account_codes == {30033}
     assert rules.spike_factor == 5.0 and rules.spike_min_count == 3 and rules.channel_for("carrier") == "C0CARRIER1"
     assert rules.channel_for("account") is None and rules.resolve_after == DEFAULT_RULES.resolve_after
+
+
+def test_the_rules_snooze_joins_the_menu(db):
+    rules = parse_rules({"alerts": {"snooze": "12h"}})
+    assert rules.snooze_choices == (3600, 4 * 3600, 12 * 3600, 86400, 7 * 86400)
+    assert DEFAULT_RULES.snooze_choices == (3600, 4 * 3600, 86400, 7 * 86400)
+    seen(db, [failure(at=T0)], T0, rules)
+    [alert] = outbox.pending(db)
+    menu = next(a for s in view_for("alert", alert.payload).sections for a in s.actions if a.options)
+    assert [o.label for o in menu.options] == ["1 h", "4 h", "12 h", "24 h", "7 d"]
 
 
 @pytest.mark.parametrize("text, problem", [

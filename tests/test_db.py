@@ -6,6 +6,7 @@ import os
 import sqlite3
 import stat
 import threading
+import time
 
 import pytest
 
@@ -31,16 +32,22 @@ def test_reopening_runs_no_migration_twice(tmp_path):
     assert db.execute("SELECT count(*) FROM digest_runs").fetchone()[0] == 1
 
 
-def test_an_alert_groups_slack_post_keeps_its_reference_under_neutral_names(tmp_path):
+def test_an_old_stores_alert_groups_are_carried_over(tmp_path):
     old = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
     for script in MIGRATIONS[:2]:
         old.executescript(script)
     old.execute("PRAGMA user_version = 2")
-    old.execute("INSERT INTO alert_groups (key, account_sid, error_code, kind, first_seen, last_seen, posted_at,"
-                " slack_channel, slack_ts) VALUES ('AC1:30033:-', 'AC1', 30033, 'account', 1, 2, 3, 'C1', '3.000100')")
+    for key, snoozed_until in (("AC1:30033:-", 4), ("AC2:30033:-", int(time.time()) + 3600)):
+        old.execute("INSERT INTO alert_groups (key, account_sid, error_code, kind, first_seen, last_seen, posted_at,"
+                    " slack_channel, slack_ts, snoozed_until) VALUES (?, 'AC1', 30033, 'account', 1, 2, 3, 'C1',"
+                    " '3.000100', ?)", (key, snoozed_until))
     old.close()
-    group = alert_groups.get(open_db(tmp_path / "s.db"), "AC1:30033:-")
+    db = open_db(tmp_path / "s.db")
+    group = alert_groups.get(db, "AC1:30033:-")
     assert (group.post_destination, group.post_channel, group.post_ref) == ("slack", "C1", "3.000100")
+    # a snooze that ended before the upgrade said nothing then, and is not woken now
+    assert (group.snoozed_until, group.snoozed_by, group.snooze_missed) == (None, None, 0)
+    assert alert_groups.get(db, "AC2:30033:-").snoozed_until > time.time()
 
 
 def test_a_store_from_a_newer_version_is_refused(tmp_path):

@@ -1,9 +1,12 @@
-"""Buttons on real-time alerts: Acknowledge, Snooze 24 h, Show examples (and the docs link).
+"""Buttons on real-time alerts: Acknowledge, the Snooze menu, Show examples (and the docs link).
 
-Each button's value is the alert group key. The work is done by plain functions over the store
-(jobs.alerts.acknowledge / snooze / examples); the Bolt handlers only ack, call them, and answer:
-Acknowledge and Snooze re-render the alert in place (through the interaction's response_url),
-Show examples posts an ephemeral list of message SIDs to whoever clicked.
+Each button's value is the alert group key; a Snooze menu option's value is the duration and
+the key (jobs.views.alerts.snooze_value), or "unsnooze" and the key. The work is done by plain
+functions over the store (jobs.alerts.acknowledge / snooze / unsnooze / examples); the Bolt
+handlers only ack, call them, and answer: Acknowledge and Snooze re-render the alert in place
+(through the interaction's response_url), Show examples posts an ephemeral list of message SIDs
+to whoever clicked. A "Snooze 24 h" button on a post made before the menu still works: it
+snoozes for the rules' `alerts.snooze`.
 
 The docs link button is acked by card_actions, which owns OPEN_DOCS for every card.
 """
@@ -22,7 +25,7 @@ from slack_sdk.errors import SlackApiError
 
 from jobs.views.actions import ActionId
 from bot.emit.slack import blocks
-from jobs.views.alerts import alert_view, examples_view
+from jobs.views.alerts import alert_view, examples_view, read_snooze_value
 from jobs import alerts
 from bot.listeners.acks import ack_only, button_value
 from bot.listeners.deps import ListenerDeps
@@ -31,6 +34,7 @@ from jobs.rules import Rules
 log = logging.getLogger("smserror.alert_actions")
 
 GONE = "This alert is no longer in the store."
+NOT_OFFERED = "That snooze is not offered any more: pick another one from the menu."
 
 
 @dataclass
@@ -45,8 +49,12 @@ class AlertActions:
         report = alerts.acknowledge(self.store(), key, user_id, int(self.clock()), self.rules)
         return blocks(alert_view(report)) if report else None
 
-    def snooze(self, key: str) -> tuple[list, str] | None:
-        report = alerts.snooze(self.store(), key, int(self.clock()), self.rules.snooze, self.rules)
+    def snooze(self, key: str, seconds: int | None, user_id: str | None) -> tuple[list, str] | None:
+        """Snooze for `seconds` (one of the menu's), or unsnooze (None)."""
+        if seconds is None:
+            report = alerts.unsnooze(self.store(), key, int(self.clock()), self.rules)
+        else:
+            report = alerts.snooze(self.store(), key, int(self.clock()), seconds, self.rules, by=user_id)
         return blocks(alert_view(report)) if report else None
 
     def examples(self, key: str) -> tuple[list, str]:
@@ -75,7 +83,15 @@ def on_acknowledge(body: dict, respond: Respond, actions: AlertActions) -> None:
 
 
 def on_snooze(body: dict, respond: Respond, actions: AlertActions) -> None:
-    _replace(respond, actions.snooze(button_value(body)))
+    selected = ((body.get("actions") or [{}])[0] or {}).get("selected_option")
+    if selected is None:  # the button of a post made before the menu: its value is the key
+        choice = (button_value(body), actions.rules.snooze)
+    else:
+        choice = read_snooze_value(str(selected.get("value") or "")[:300])
+    if choice is None or (choice[1] is not None and choice[1] not in actions.rules.snooze_choices):
+        respond(text=NOT_OFFERED, response_type="ephemeral", replace_original=False)
+        return
+    _replace(respond, actions.snooze(*choice, _user(body) or None))
 
 
 def on_examples(body: dict, client: WebClient, respond: Respond, actions: AlertActions) -> None:

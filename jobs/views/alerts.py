@@ -3,18 +3,20 @@ stores it, numbers already masked): the post (`alert_view`, also what an edit re
 thread reply for more failures (`reply_view`), the resolved note (`resolved_view`) and the
 ephemeral "Show examples" answer (`examples_view`).
 
-States: firing (Acknowledge, Snooze, Show examples, Twilio docs), acknowledged (who and when),
-snoozed (until when), resolved (only examples and docs).
+States: firing (Acknowledge, the Snooze menu, Show examples, Twilio docs), acknowledged (who and
+when), snoozed (who and until when; the menu adds Unsnooze), resolved (only examples and docs).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from jobs.rules import SNOOZE_CHOICES
 from jobs.views.actions import ActionId
-from jobs.views.model import Action, Code, Fact, Line, Mention, Section, Strong, Time, View, line
+from jobs.views.model import Action, Code, Fact, Line, Mention, Option, Section, Strong, Time, View, line
 
 MAX_STEPS = 5
+UNSNOOZE = "unsnooze"
 
 
 def plural_failures(count: int) -> str:
@@ -60,11 +62,49 @@ def _state(report: dict[str, Any]) -> Line:
     if report.get("acked_by"):
         parts += ["👀 Acknowledged by ", Mention(report["acked_by"]), " ", Time(report.get("acked_at") or 0)]
     if report.get("snoozed_until"):
-        parts += [" · " if parts else "", "💤 Snoozed until ", Time(report["snoozed_until"])]
-    if report.get("repeat"):
+        by = ["by ", Mention(report["snoozed_by"]), " "] if report.get("snoozed_by") else []
+        parts += [" · " if parts else "", "💤 Snoozed ", *by, "until ", Time(report["snoozed_until"])]
+    woke = report.get("after_snooze")
+    if woke:
+        by = [" by ", Mention(woke["by"])] if woke.get("by") else []
+        missed = plural_failures(woke.get("missed") or 0)
+        parts += [" · " if parts else "", "🔁 The snooze", *by,
+                  f" has ended and it is still failing: {missed} since it was snoozed"]
+    elif report.get("repeat"):
         parts += [" · " if parts else "",
                   "🔁 Still failing: this alert repeats because the group was not acknowledged"]
     return line(*parts)
+
+
+def duration_label(seconds: int) -> str:
+    """3600 -> "1 h", 86400 -> "24 h", 604800 -> "7 d"."""
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if seconds % size == 0 and (unit != "d" or seconds >= 2 * size):
+            return f"{seconds // size} {unit}"
+    return f"{seconds} s"
+
+
+def snooze_value(key: str, seconds: int | None) -> str:
+    """A Snooze menu option's value: the duration (or "unsnooze"), then the group key. Slack allows
+    150 characters; a key is at most ~80 (AC…:code:MG…)."""
+    return f"{UNSNOOZE if seconds is None else int(seconds)}:{key}"
+
+
+def read_snooze_value(value: str) -> tuple[str, int | None] | None:
+    """(group key, seconds or None to unsnooze) from an option's value; None if it is not one."""
+    head, _, key = value.partition(":")
+    if not key or not (head == UNSNOOZE or head.isdecimal()):
+        return None
+    return key, None if head == UNSNOOZE else int(head)
+
+
+def snooze_menu(report: dict[str, Any]) -> Action:
+    key = report["group"]
+    options = [Option(duration_label(seconds), snooze_value(key, seconds))
+               for seconds in report.get("snooze_choices") or SNOOZE_CHOICES]
+    if report.get("snoozed_until"):
+        options.append(Option("Unsnooze", snooze_value(key, None)))
+    return Action(ActionId.ALERT_SNOOZE, "Snooze", options=tuple(options))
 
 
 def alert_actions(report: dict[str, Any]) -> tuple[Action, ...]:
@@ -73,8 +113,7 @@ def alert_actions(report: dict[str, Any]) -> tuple[Action, ...]:
     if report.get("state") != "resolved":
         if not report.get("acked_by"):
             actions.append(Action(ActionId.ALERT_ACK, "Acknowledge", value=key, primary=True))
-        if not report.get("snoozed_until"):
-            actions.append(Action(ActionId.ALERT_SNOOZE, "Snooze 24 h", value=key))
+        actions.append(snooze_menu(report))
     actions.append(Action(ActionId.ALERT_EXAMPLES, "Show examples", value=key))
     if report.get("docs_url"):
         actions.append(Action(ActionId.OPEN_DOCS, "Twilio docs", url=report["docs_url"]))
