@@ -24,7 +24,7 @@ from bot.socket_mode import SocketMode
 from jobs.delivery_worker import DeliveryWorker
 from jobs.digest import run_due_digest
 from jobs.leader import Leadership
-from jobs.scheduler import build_scheduler, shutdown_scheduler
+from jobs.scheduler import build_scheduler, next_digest, shutdown_scheduler
 from storage.db import LocalDb
 from storage.leases import Lease
 
@@ -32,7 +32,10 @@ log = logging.getLogger("smserror.service")
 
 
 def build_slack_app(settings: Settings, pipeline: Pipeline) -> App:
-    return build_app(settings, ListenerDeps(store=pipeline.store.get, rules=pipeline.rules))
+    def next_digest_at() -> int:
+        return int(next_digest(datetime.now(settings.tz), settings.digest_at, settings.tz).timestamp())
+
+    return build_app(settings, ListenerDeps(store=pipeline.store.get, rules=pipeline.rules, next_digest=next_digest_at))
 
 
 def build_wsgi(settings: Settings, pipeline: Pipeline, slack_app: App | None = None,

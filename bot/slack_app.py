@@ -49,3 +49,8 @@ def build_app(settings: Settings, deps: ListenerDeps, client: WebClient | None =
 def slash_commands() -> set[str]:
     """Every slash command some listener registers: the manifest must declare exactly these."""
     return {name for listener in LISTENERS for name in getattr(listener, "COMMANDS", ())}
+
+
+def bot_events() -> set[str]:
+    """Every event some listener subscribes to: the manifest's bot_events must be exactly these."""
+    return {name for listener in LISTENERS for name in getattr(listener, "EVENTS", ())}

@@ -107,6 +107,11 @@ def digest_occurrences(since: datetime, until: datetime, digest_at: time, tz: Zo
     return fires
 
 
+def next_digest(now: datetime, digest_at: time, tz: ZoneInfo) -> datetime:
+    """When the scheduler will next start the digest (the App Home shows it)."""
+    return digest_trigger(digest_at, tz).get_next_fire_time(None, now.astimezone(tz))
+
+
 def latest_period(now: datetime, digest_at: time, tz: ZoneInfo) -> DigestPeriod:
     """The most recent scheduled digest due at or before `now`."""
     fires = digest_occurrences(now - timedelta(days=4), now, digest_at, tz)

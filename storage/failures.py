@@ -199,3 +199,15 @@ def count_by_code(db: sqlite_utils.Database, since: int | None = None, until: in
 
 def count_failures(db: sqlite_utils.Database) -> int:
     return db.conn.execute("SELECT COUNT(*) FROM failures").fetchone()[0]
+
+
+def latest_with_code(db: sqlite_utils.Database, code: int, limit: int) -> tuple[list[dict], int]:
+    """The newest `limit` failures with `code` in any account, newest first, and how many are
+    stored. Both seek failures_by_code. Numbers are FULL: mask them before showing them."""
+    cursor = db.conn.execute(
+        "SELECT sid, account_sid, sender, recipient, sent_at FROM failures WHERE error_code = ?"
+        " ORDER BY sent_at DESC, sid LIMIT ?", (int(code), int(limit)))
+    names = [d[0] for d in cursor.description]
+    rows = [dict(zip(names, values)) for values in cursor]
+    (total,) = db.conn.execute("SELECT COUNT(*) FROM failures WHERE error_code = ?", (int(code),)).fetchone()
+    return rows, total

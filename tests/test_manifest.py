@@ -4,7 +4,8 @@ from pathlib import Path
 
 import yaml
 
-from bot.slack_app import slash_commands
+from bot.slack_app import bot_events, slash_commands
+from jobs.views.commands import USAGE
 
 MANIFEST = yaml.safe_load((Path(__file__).parent.parent / "manifest.yml").read_text())
 
@@ -32,3 +33,16 @@ def test_scopes_interactivity_and_http_mode():
 def test_scopes_cover_the_crash_recovery_lookup():
     # bot/destinations.py looks a post up with conversations.history before re-posting it
     assert {"channels:history", "groups:history"} <= set(MANIFEST["oauth_config"]["scopes"]["bot"])
+
+
+def test_usage_hint_names_every_subcommand():
+    hint = MANIFEST["features"]["slash_commands"][0]["usage_hint"]
+    for typed, _ in USAGE:
+        assert typed.split()[0] in hint, typed
+
+
+def test_events_and_home_tab_match_the_listeners():
+    events = MANIFEST["settings"]["event_subscriptions"]
+    assert set(events["bot_events"]) == bot_events() == {"app_home_opened"}
+    assert events["request_url"].endswith("/slack/events")
+    assert MANIFEST["features"]["app_home"]["home_tab_enabled"] is True

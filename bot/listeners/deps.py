@@ -14,3 +14,4 @@ from jobs.rules import Rules
 class ListenerDeps:
     store: Callable[[], sqlite_utils.Database]  # this thread's connection to the store
     rules: Rules
+    next_digest: Callable[[], int] | None = None  # when the next scheduled digest is due (epoch), for the App Home

@@ -1,11 +1,13 @@
-"""`/smserror CODE|WORDS`: answer ephemerally, inside Slack's 3-second window.
+"""`/smserror CODE|WORDS` and its subcommands: answer ephemerally, inside Slack's 3-second window.
 
-The lookup is in-memory and sub-millisecond, so the whole card goes back in the ack itself:
-no second request to Slack, nothing that can time out after the user hit enter.
+The lookup is in-memory and sub-millisecond, and the subcommands (bot/listeners/subcommands.py)
+read the store through its indexes, so the whole answer goes back in the ack itself: no second
+request to Slack, nothing that can time out after the user hit enter.
 """
 
 from __future__ import annotations
 
+from bot.listeners import subcommands
 from bot.listeners.deps import ListenerDeps
 from slack_bolt import Ack, App
 
@@ -16,15 +18,16 @@ from storage.knowledge import lookup
 COMMANDS = ("/smserror",)
 
 
-def lookup_reply(text: str) -> dict:
-    blocks, fallback = to_dicts(lookup_view(lookup(text), shareable=True))
+def reply(text: object, command: dict, deps: ListenerDeps) -> dict:
+    typed = text if isinstance(text, str) else ""  # a signed body may still carry any JSON
+    view = subcommands.answer(typed, command, deps) or lookup_view(lookup(typed), shareable=True)
+    blocks, fallback = to_dicts(view)
     return {"response_type": "ephemeral", "blocks": blocks, "text": fallback}
 
 
-def handle_lookup(ack: Ack, command: dict) -> None:
-    ack(**lookup_reply(command.get("text") or ""))
-
-
 def register(app: App, deps: ListenerDeps) -> None:
+    def handle(ack: Ack, command: dict) -> None:
+        ack(**reply(command.get("text"), command, deps))
+
     for name in COMMANDS:
-        app.command(name)(handle_lookup)
+        app.command(name)(handle)

@@ -4,7 +4,8 @@ Base URL for the client: `fake.api_url` (…/api/). Serves, the way Slack does (
 `{"ok": false, "error": …}` for API errors; JSON or form bodies; Bearer token checked):
   auth.test, chat.postMessage (returns ts; keeps metadata, thread_ts), chat.update,
   chat.postEphemeral, conversations.history / conversations.replies (metadata only with
-  include_all_metadata), and POST /response/<id> standing in for an interaction's response_url.
+  include_all_metadata), views.publish (a Home tab: kept per user in `home`) and views.open (a
+  modal: kept in `modals`), and POST /response/<id> standing in for an interaction's response_url.
 
 `messages` holds what is "in Slack" (a post whose reply was lost still counts). Faults that
 Slack's documented delivery behaviour allows, for chat.postMessage:
@@ -57,6 +58,8 @@ class FakeSlack(FakeServer):
         self.messages: list[Message] = []
         self.ephemeral: list[dict] = []
         self.responses: dict[str, list[dict]] = {}
+        self.home: dict[str, dict] = {}  # user ID -> the Home tab view last published for them
+        self.modals: list[dict] = []
         self._ts = itertools.count(1)
         self._drop_after_post = 0
         self._hang_after_post = 0.0
@@ -160,6 +163,22 @@ class FakeSlack(FakeServer):
         self.ephemeral.append(p)
         return Reply(200, {"ok": True, "message_ts": self._new_ts()})
 
+    def _views_publish(self, p: dict) -> Reply:
+        view = _view(p)
+        if not p.get("user_id") or view.get("type") != "home" or not 0 < len(view.get("blocks") or []) <= 100:
+            return Reply(200, {"ok": False, "error": "invalid_arguments"})
+        with self._state:
+            self.home[p["user_id"]] = view
+        return Reply(200, {"ok": True, "view": view})
+
+    def _views_open(self, p: dict) -> Reply:
+        view = _view(p)
+        if not p.get("trigger_id") or view.get("type") != "modal":
+            return Reply(200, {"ok": False, "error": "invalid_arguments"})
+        with self._state:
+            self.modals.append(view)
+        return Reply(200, {"ok": True, "view": view})
+
     def _conversations_history(self, p: dict) -> Reply:
         oldest = float(p.get("oldest") or 0)
         with_metadata = str(p.get("include_all_metadata")).lower() in ("1", "true")
@@ -191,3 +210,14 @@ def _params(request: Request) -> dict:
                 except ValueError:
                     pass
     return data
+
+
+def _view(params: dict) -> dict:
+    """The `view` argument of views.*: a JSON object, or a string of one."""
+    view = params.get("view")
+    if isinstance(view, str):
+        try:
+            view = json.loads(view)
+        except ValueError:
+            return {}
+    return view if isinstance(view, dict) else {}
