@@ -78,10 +78,11 @@ def delivery(db, now: float) -> dict[str, Any]:
     }
 
 
-def message_link(channel: str | None, ts: str | None, *, domain: str = "", team: str = "") -> str:
-    """A link to a post from its channel and ts, with no API call: the permalink when the
-    workspace's domain is known (a slash command carries it), else Slack's redirect."""
-    if not (channel and ts):
+def message_link(group: AlertGroup, *, domain: str = "", team: str = "") -> str:
+    """A link to the group's Slack post with no API call: the permalink when the workspace's
+    domain is known (a slash command carries it), else Slack's redirect. "" when not in Slack."""
+    channel, ts = group.post_channel, group.post_ref
+    if group.post_destination != "slack" or not (channel and ts):
         return ""
     if domain:
         return f"https://{domain}.slack.com/archives/{channel}/p{ts.replace('.', '')}"
@@ -110,7 +111,7 @@ def status(db, now: int, *, domain: str = "") -> dict[str, Any]:
     return {
         "accounts": accounts(db),
         "delivery": delivery(db, now),
-        "alerts": [alert_summary(g, now, message_link(g.slack_channel, g.slack_ts, domain=domain)) for g in groups],
+        "alerts": [alert_summary(g, now, message_link(g, domain=domain)) for g in groups],
     }
 
 
@@ -121,8 +122,8 @@ def home(db, now: int, rules: Rules, *, alerts_shown: int, next_digest: int | No
     groups = open_groups(db)
     shown = []
     for group in groups[:alerts_shown]:
-        report = alerts.group_report(db, group, now, rules=rules, channel=group.slack_channel)
-        report["link"] = message_link(group.slack_channel, group.slack_ts, team=team)
+        report = alerts.group_report(db, group, now, rules=rules, channel=group.post_channel)
+        report["link"] = message_link(group, team=team)
         shown.append(report)
     return {
         "now": now,

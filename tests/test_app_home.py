@@ -73,7 +73,7 @@ def posted_alert(service, slack) -> AlertGroup:
     alerts.observe(db, upsert_failures(db, [failure(30033, now - 120)], "poll", now).new, now)
     assert slack.wait_for(lambda: service.role == "leader", timeout=10)
     service.courier.wake()
-    assert slack.wait_for(lambda: (alert_groups.get(db, GROUP).slack_ts or "") != "", timeout=10)
+    assert slack.wait_for(lambda: (alert_groups.get(db, GROUP).post_ref or "") != "", timeout=10)
     return alert_groups.get(db, GROUP)
 
 
@@ -96,7 +96,7 @@ def test_opening_the_home_tab_publishes_alerts_top_codes_reads_and_next_digest(s
     assert "Open alerts (1)" in text and "Campaign Suspended" in text
     assert (ActionId.ALERT_ACK.value, GROUP) in action_ids(view)
     assert (ActionId.ALERT_EXAMPLES.value, GROUP) in action_ids(view)
-    assert f"app_redirect?channel={CHANNEL}&message_ts={group.slack_ts}&team=T1" in text
+    assert f"app_redirect?channel={CHANNEL}&message_ts={group.post_ref}&team=T1" in text
     assert "Top codes, last 24 h" in text and "1. 30007 · " in text and "3 failures" in text
     assert "Glow Clinic (AC" in text and "This instance leads" in text
     settings = service.settings
@@ -118,7 +118,7 @@ def test_acknowledge_on_the_home_tab_edits_the_channel_post_and_republishes(serv
     view = slack.home[USER]
     assert (ActionId.ALERT_ACK.value, GROUP) not in action_ids(view)
     assert f"acknowledged by <@{USER}>" in json.dumps(view)
-    edit = [c for c in slack.calls("chat.update") if c.get("ts") == group.slack_ts][-1]
+    edit = [c for c in slack.calls("chat.update") if c.get("ts") == group.post_ref][-1]
     assert edit["channel"] == CHANNEL and f"Acknowledged by <@{USER}>" in json.dumps(edit["blocks"])
 
 
@@ -142,7 +142,7 @@ def busy_store(db, now: int) -> None:
         alert_groups.save(db, AlertGroup(key=alerts.group_key(account, 30033, SERVICE), account_sid=account,
                                          error_code=30033, service_sid=SERVICE, kind="account", count=n + 1,
                                          first_seen=now - 3600, last_seen=now - n, posted_at=now - 3600,
-                                         slack_channel=CHANNEL, slack_ts=f"{now - 3600}.{n:06d}"))
+                                         post_destination="slack", post_channel=CHANNEL, post_ref=f"{now - 3600}.{n:06d}"))
         if n < 40:
             record_pass_ok(db, account, pass_at=now - 60, swept=True, ok_at=now - 50, friendly_name=f"Clinic {n}")
             if n % 2:

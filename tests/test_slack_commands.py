@@ -101,7 +101,7 @@ def test_status_shows_reads_delivery_leader_and_open_alerts_with_links(service, 
     key = alerts.group_key(ACCOUNT, 30033, failure()["service_sid"])
     assert slack.wait_for(lambda: service.role == "leader", timeout=10)
     service.courier.wake()
-    assert slack.wait_for(lambda: (alert_groups.get(db, key).slack_ts or "") != "", timeout=10)
+    assert slack.wait_for(lambda: (alert_groups.get(db, key).post_ref or "") != "", timeout=10)
     group = alert_groups.get(db, key)
 
     answer = command(service, "status")
@@ -113,7 +113,7 @@ def test_status_shows_reads_delivery_leader_and_open_alerts_with_links(service, 
     assert "Nothing waiting to be sent." in text
     assert "This instance leads" in text
     assert "Open alerts (1)" in text and "Campaign Suspended" in text and "`30033`" in text
-    assert f"<https://acme.slack.com/archives/{CHANNEL}/p{group.slack_ts.replace('.', '')}|open>" in text
+    assert f"<https://acme.slack.com/archives/{CHANNEL}/p{group.post_ref.replace('.', '')}|open>" in text
 
 
 def test_status_of_an_empty_store(service):

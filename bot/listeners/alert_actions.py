@@ -82,13 +82,21 @@ def on_acknowledge(body: dict, respond: Respond, actions: AlertActions) -> None:
     _replace(respond, actions.acknowledge(button_value(body), _user(body) or "someone"))
 
 
-def on_snooze(body: dict, respond: Respond, actions: AlertActions) -> None:
+def snooze_choice(body: dict, rules: Rules) -> tuple[str, int | None] | None:
+    """(group key, seconds or None to unsnooze) from a click on the menu, or None if the
+    choice is not one the menu offers."""
     selected = ((body.get("actions") or [{}])[0] or {}).get("selected_option")
     if selected is None:  # the button of a post made before the menu: its value is the key
-        choice = (button_value(body), actions.rules.snooze)
-    else:
-        choice = read_snooze_value(str(selected.get("value") or "")[:300])
-    if choice is None or (choice[1] is not None and choice[1] not in actions.rules.snooze_choices):
+        return button_value(body), rules.snooze
+    choice = read_snooze_value(str(selected.get("value") or "")[:300])
+    if choice is None or (choice[1] is not None and choice[1] not in rules.snooze_choices):
+        return None
+    return choice
+
+
+def on_snooze(body: dict, respond: Respond, actions: AlertActions) -> None:
+    choice = snooze_choice(body, actions.rules)
+    if choice is None:
         respond(text=NOT_OFFERED, response_type="ephemeral", replace_original=False)
         return
     _replace(respond, actions.snooze(*choice, _user(body) or None))

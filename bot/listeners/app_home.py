@@ -22,7 +22,7 @@ from slack_sdk.models.views import View as SlackView
 
 from bot.emit.slack import blocks
 from bot.listeners.acks import ack_only, button_value
-from bot.listeners.alert_actions import AlertActions
+from bot.listeners.alert_actions import AlertActions, snooze_choice
 from bot.listeners.deps import ListenerDeps
 from jobs import overview
 from jobs.views.actions import ActionId
@@ -59,20 +59,25 @@ def _id(body: dict[str, Any], field: str) -> str:
     return str(value.get("id") or "") if isinstance(value, dict) else ""
 
 
-def on_change(body: dict[str, Any], client: WebClient, deps: ListenerDeps,
-              change: Callable[[str], tuple[list, str] | None]) -> None:
+def on_change(body: dict[str, Any], client: WebClient, deps: ListenerDeps, key: str,
+              change: Callable[[], tuple[list, str] | None]) -> None:
     """Acknowledge or Snooze from the tab: the same change as in the channel, then the channel's
     post shows it (as a click there would) and so does the tab."""
-    key = button_value(body)
-    rendered = change(key)
+    rendered = change()
     group = alert_groups.get(deps.store(), key)
-    if rendered and group and group.slack_channel and group.slack_ts:
+    if rendered and group and group.post_channel and group.post_ref and group.post_destination == "slack":
         shown, text = rendered
         try:
-            client.chat_update(channel=group.slack_channel, ts=group.slack_ts, blocks=shown, text=text)
+            client.chat_update(channel=group.post_channel, ts=group.post_ref, blocks=shown, text=text)
         except SlackApiError as exc:
             log.warning("chat.update of the alert failed (%s)", exc.response.get("error"))
     publish(client, _id(body, "user"), deps, team=_id(body, "team"))
+
+
+def on_snooze(body: dict[str, Any], client: WebClient, deps: ListenerDeps, actions: AlertActions) -> None:
+    choice = snooze_choice(body, actions.rules)
+    if choice is not None:
+        on_change(body, client, deps, choice[0], lambda: actions.snooze(*choice, _id(body, "user") or None))
 
 
 def on_examples(body: dict[str, Any], client: WebClient, actions: AlertActions) -> None:
@@ -90,8 +95,9 @@ def register(app: App, deps: ListenerDeps) -> None:
     actions = AlertActions(deps.store, deps.rules)
     home = [from_home]
     app.action(ActionId.ALERT_ACK.value, matchers=home)(ack=ack_only, lazy=[lambda body, client: on_change(
-        body, client, deps, lambda key: actions.acknowledge(key, _id(body, "user") or "someone"))])
-    app.action(ActionId.ALERT_SNOOZE.value, matchers=home)(
-        ack=ack_only, lazy=[lambda body, client: on_change(body, client, deps, actions.snooze)])
+        body, client, deps, button_value(body), lambda: actions.acknowledge(button_value(body),
+                                                                            _id(body, "user") or "someone"))])
+    app.action(ActionId.ALERT_SNOOZE.value, matchers=home)(ack=ack_only, lazy=[lambda body, client: on_snooze(
+        body, client, deps, actions)])
     app.action(ActionId.ALERT_EXAMPLES.value, matchers=home)(
         ack=ack_only, lazy=[lambda body, client: on_examples(body, client, actions)])
