@@ -1,13 +1,15 @@
-"""The store's side of Event Streams: event ids kept and pruned, and the migration that lets a
-failure's source be 'event'."""
+"""The store's side of Event Streams: event ids kept and pruned, the migration that lets a
+failure's source be 'event', and message text gone from an event as soon as it is read."""
 
 from __future__ import annotations
 
+import json
 import sqlite3
 
 import pytest
 import sqlite_utils
 
+from bot.twilio_events import read_events
 from storage.db import open_db, schema_version
 from storage.failures import get_failure, upsert_failures
 from storage.migrations import MIGRATIONS
@@ -46,3 +48,12 @@ def test_the_migration_keeps_every_failure_and_index_and_admits_event_as_a_sourc
     with pytest.raises(sqlite3.IntegrityError):
         db.execute("UPDATE failures SET source = 'bogus' WHERE sid = 'SM2'")
 
+
+def test_message_text_is_gone_from_each_event_once_read():
+    body = json.dumps([
+        {"type": "com.twilio.messaging.message.failed", "data": {"messageSid": "SM1", "body": "hello Ana"}},
+        {"type": "com.twilio.messaging.message.failed", "data": json.dumps({"messageSid": "SM2", "body": "hi"})},
+        {"type": "x", "data": "not json: hello Ana"},
+    ]).encode()
+    events = read_events(body)
+    assert [e["data"] for e in events] == [{"messageSid": "SM1"}, {"messageSid": "SM2"}, {}]
