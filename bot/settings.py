@@ -35,6 +35,7 @@ class Settings:
     twilio_api_key: str = ""
     twilio_api_secret: str = field(default="", repr=False)
     twilio_api_url: str = "https://api.twilio.com"
+    twilio_events_url: str = "https://events.twilio.com"
     twilio_subaccounts: str = ""
     twilio_timeout: float = 15.0
     teams_webhook_url: str = field(default="", repr=False)
@@ -112,6 +113,7 @@ class Settings:
             twilio_api_key=get("TWILIO_API_KEY"),
             twilio_api_secret=get("TWILIO_API_SECRET"),
             twilio_api_url=_url(get("TWILIO_API_URL", cls.twilio_api_url), "TWILIO_API_URL").rstrip("/"),
+            twilio_events_url=_url(get("TWILIO_EVENTS_URL", cls.twilio_events_url), "TWILIO_EVENTS_URL").rstrip("/"),
             twilio_subaccounts=get("TWILIO_SUBACCOUNTS"),
             twilio_timeout=_number(get("SMSERROR_TWILIO_TIMEOUT", "15"), "SMSERROR_TWILIO_TIMEOUT", float, 1, 300),
             teams_webhook_url=_url(get("TEAMS_WEBHOOK_URL"), "TEAMS_WEBHOOK_URL") if get("TEAMS_WEBHOOK_URL") else "",

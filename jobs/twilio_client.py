@@ -103,9 +103,12 @@ class RetryingHttpClient(TwilioHttpClient):
         return min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
 
 
-def make_client(settings: Settings, *, max_attempts: int = 4, backoff: float = 0.5) -> Client:
+def make_client(settings: Settings, *, max_attempts: int = 4, backoff: float = 0.5,
+                as_account: tuple[str, str] | None = None) -> Client:
     """A twilio Client for TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN (or API key + secret), talking
-    to TWILIO_API_URL with SMSERROR_TWILIO_TIMEOUT. Its `http_client.requests_made` counts requests."""
+    to TWILIO_API_URL and TWILIO_EVENTS_URL with SMSERROR_TWILIO_TIMEOUT. Its
+    `http_client.requests_made` counts requests. `as_account`: (SID, auth token) of a subaccount
+    to act as instead, for the APIs that only show an account its own resources (Event Streams)."""
     if not settings.twilio_configured:
         raise ConfigError(
             "polling needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET)"
@@ -113,7 +116,9 @@ def make_client(settings: Settings, *, max_attempts: int = 4, backoff: float = 0
     http = RetryingHttpClient(timeout=settings.twilio_timeout, max_attempts=max_attempts, backoff=backoff)
     # environment: ignore ambient TWILIO_REGION / TWILIO_EDGE, which would rewrite TWILIO_API_URL's host
     quiet_env = {"TWILIO_REGION": "", "TWILIO_EDGE": ""}
-    if settings.twilio_auth_token:
+    if as_account is not None:
+        client = Client(*as_account, http_client=http, environment=quiet_env)
+    elif settings.twilio_auth_token:
         client = Client(settings.twilio_account_sid, settings.twilio_auth_token, http_client=http, environment=quiet_env)
     else:
         client = Client(
@@ -121,6 +126,7 @@ def make_client(settings: Settings, *, max_attempts: int = 4, backoff: float = 0
             http_client=http, environment=quiet_env,
         )
     client.api.base_url = settings.twilio_api_url
+    client.events.base_url = settings.twilio_events_url
     return client
 
 
