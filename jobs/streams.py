@@ -15,7 +15,6 @@ once; the handshake is for those that are not (older sinks, or Twilio changing i
 
 from __future__ import annotations
 
-import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,8 +25,6 @@ from twilio.rest import Client
 from jobs.callback_tokens import subaccounts
 from jobs.twilio_client import TwilioAuthError, describe_error
 from storage.stream_events import forget_sink_test, sink_test_id
-
-log = logging.getLogger("smserror.streams")
 
 EVENT_TYPES = ("com.twilio.messaging.message.failed", "com.twilio.messaging.message.undelivered")
 DESCRIPTION = "smserror: failed and undelivered messages"  # Twilio asks for no PII here
@@ -60,20 +57,19 @@ class Outcome:
 class SinkTests:
     """The test events `smserror run` received, read from the store it shares with setup."""
 
-    def __init__(self, db, timeout: float, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
-        self.db, self.timeout, self.clock, self.sleep = db, timeout, clock, sleep
+    def __init__(self, db: Callable[[], object], timeout: float) -> None:
+        self.db, self.timeout = db, timeout  # db(): the store, opened on first use
 
     def forget(self, account_sid: str) -> None:
         forget_sink_test(self.db(), account_sid)
 
     def wait(self, account_sid: str) -> str | None:
-        deadline = self.clock() + self.timeout
+        deadline = time.monotonic() + self.timeout
         while True:
             test_id = sink_test_id(self.db(), account_sid)
-            if test_id or self.clock() >= deadline:
+            if test_id or time.monotonic() >= deadline:
                 return test_id
-            self.sleep(0.2)
+            time.sleep(0.2)
 
 
 def accounts(settings, main: Client, as_account: Callable[[str, str], Client], outcome: Outcome) -> list[Account]:

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from bot.twilio_events import handle_events
 from storage.stream_events import sink_test_id
 from tests.fakes.twilio_api import AUTH_TOKEN, MAIN_SID
 from tests.fakes.twilio_events import TEST_TYPE, message_event, sign_delivery
@@ -185,3 +186,12 @@ def test_a_sink_test_event_leaves_its_test_id_for_setup(service):
     assert sink_test_id(service.pipeline.store.get(), MAIN_SID) == "0d1b6f0e-0000-4000-8000-000000000001"
     assert post(service, [test], token="forged-token-0123456789abcdef").status_code == 403
     assert sink_test_id(service.pipeline.store.get(), MAIN_SID) == "0d1b6f0e-0000-4000-8000-000000000001"
+
+
+def test_without_an_auth_token_nothing_can_be_verified(db):
+    raw = json.dumps([message_event("failed", sid=sid(12), account=MAIN_SID, code=30003)]).encode()
+    url, headers = sign_delivery(SINK, raw, AUTH_TOKEN)
+    answer = handle_events(db, public_url=PUBLIC, tokens={}, main_account=MAIN_SID, body=raw,
+                           query=url.split("?", 1)[1], signature=headers["X-Twilio-Signature"],
+                           ingest=lambda *args: pytest.fail("nothing may be ingested"))
+    assert answer == (403, "cannot verify the signature: TWILIO_AUTH_TOKEN is not set")
