@@ -56,7 +56,13 @@ class Pipeline:
 
     def callback_tokens(self) -> list[str]:
         """Every auth token a genuine status callback can be signed with."""
-        return [self.settings.twilio_auth_token, *self._subaccount_tokens.values()]
+        return list(self.signing_tokens().values())
+
+    def signing_tokens(self) -> dict[str, str]:
+        """{account SID: auth token} of every account whose callbacks and events come here: an
+        Event Streams sink signs with the token of the account that owns it."""
+        main = {self.settings.twilio_account_sid: self.settings.twilio_auth_token}
+        return {sid: token for sid, token in {**main, **self._subaccount_tokens}.items() if token}
 
     def _refresh_callback_tokens(self, now: int) -> None:
         if self._tokens_read_at is not None and now - self._tokens_read_at < TOKEN_REFRESH_SECONDS:

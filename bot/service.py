@@ -21,6 +21,7 @@ from bot.server import HttpServer, Route, WsgiApp
 from bot.settings import Settings
 from bot.slack_app import build_app
 from bot.socket_mode import SocketMode
+from bot.twilio_events import EVENTS_PATH, twilio_events_route
 from jobs.delivery_worker import DeliveryWorker
 from jobs.digest import run_due_digest
 from jobs.leader import Leadership
@@ -45,6 +46,8 @@ def build_wsgi(settings: Settings, pipeline: Pipeline, slack_app: App | None = N
         ("GET", "/healthz"): health_route(store),
         ("GET", "/readyz"): ready_route(store, readiness or (lambda: {"role": "standby"})),
         ("POST", "/twilio/status"): twilio_status_route(settings, store, pipeline.callback_tokens, pipeline.ingest),
+        ("POST", EVENTS_PATH): twilio_events_route(settings, store, pipeline.signing_tokens, pipeline.ingest,
+                                                   lambda: pipeline.on_enqueued()),
     }
     if settings.slack_signing_secret:
         app = slack_app or build_slack_app(settings, pipeline)

@@ -33,6 +33,7 @@ class Settings:
     twilio_api_key: str = ""
     twilio_api_secret: str = field(default="", repr=False)
     twilio_api_url: str = "https://api.twilio.com"
+    twilio_events_url: str = "https://events.twilio.com"
     twilio_subaccounts: str = ""
     twilio_timeout: float = 15.0
     teams_webhook_url: str = field(default="", repr=False)
@@ -61,7 +62,8 @@ class Settings:
         """What the Twilio client and the poller take (jobs/ do not read Settings)."""
         return TwilioConfig(
             account_sid=self.twilio_account_sid, auth_token=self.twilio_auth_token, api_key=self.twilio_api_key,
-            api_secret=self.twilio_api_secret, api_url=self.twilio_api_url, timeout=self.twilio_timeout,
+            api_secret=self.twilio_api_secret, api_url=self.twilio_api_url, events_url=self.twilio_events_url,
+            timeout=self.twilio_timeout,
             subaccounts=self.subaccount_mode, lookback_hours=self.lookback_hours)
 
     @property
@@ -117,6 +119,7 @@ class Settings:
             twilio_api_key=get("TWILIO_API_KEY"),
             twilio_api_secret=get("TWILIO_API_SECRET"),
             twilio_api_url=_url(get("TWILIO_API_URL", cls.twilio_api_url), "TWILIO_API_URL").rstrip("/"),
+            twilio_events_url=_url(get("TWILIO_EVENTS_URL", cls.twilio_events_url), "TWILIO_EVENTS_URL").rstrip("/"),
             twilio_subaccounts=get("TWILIO_SUBACCOUNTS"),
             twilio_timeout=_number(get("SMSERROR_TWILIO_TIMEOUT", "15"), "SMSERROR_TWILIO_TIMEOUT", float, 1, 300),
             teams_webhook_url=_url(get("TEAMS_WEBHOOK_URL"), "TEAMS_WEBHOOK_URL") if get("TEAMS_WEBHOOK_URL") else "",

@@ -24,6 +24,7 @@ class TwilioConfig:
     api_key: str = ""
     api_secret: str = field(default="", repr=False)
     api_url: str = "https://api.twilio.com"
+    events_url: str = "https://events.twilio.com"
     timeout: float = 15.0
     subaccounts: str | list[str] = ""  # "" the main account only, "all", or a list of subaccount SIDs
     lookback_hours: int = 24

@@ -103,9 +103,12 @@ class RetryingHttpClient(TwilioHttpClient):
         return min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
 
 
-def make_client(config: TwilioConfig, *, max_attempts: int = 4, backoff: float = 0.5) -> Client:
+def make_client(config: TwilioConfig, *, max_attempts: int = 4, backoff: float = 0.5,
+                as_account: tuple[str, str] | None = None) -> Client:
     """A twilio Client for TWILIO_ACCOUNT_SID with TWILIO_AUTH_TOKEN (or API key + secret), talking
-    to TWILIO_API_URL with SMSERROR_TWILIO_TIMEOUT. Its `http_client.requests_made` counts requests."""
+    to TWILIO_API_URL and TWILIO_EVENTS_URL with SMSERROR_TWILIO_TIMEOUT. Its
+    `http_client.requests_made` counts requests. `as_account`: (SID, auth token) of a subaccount
+    to act as instead, for the APIs that only show an account its own resources (Event Streams)."""
     if not config.configured:
         raise ConfigError(
             "polling needs TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN (or TWILIO_API_KEY and TWILIO_API_SECRET)"
@@ -113,11 +116,14 @@ def make_client(config: TwilioConfig, *, max_attempts: int = 4, backoff: float =
     http = RetryingHttpClient(timeout=config.timeout, max_attempts=max_attempts, backoff=backoff)
     # environment: ignore ambient TWILIO_REGION / TWILIO_EDGE, which would rewrite TWILIO_API_URL's host
     quiet_env = {"TWILIO_REGION": "", "TWILIO_EDGE": ""}
-    if config.auth_token:
+    if as_account is not None:
+        client = Client(*as_account, http_client=http, environment=quiet_env)
+    elif config.auth_token:
         client = Client(config.account_sid, config.auth_token, http_client=http, environment=quiet_env)
     else:
         client = Client(config.api_key, config.api_secret, config.account_sid, http_client=http, environment=quiet_env)
     client.api.base_url = config.api_url
+    client.events.base_url = config.events_url
     return client
 
 

@@ -1,7 +1,7 @@
 """The failures table: one row per failed or undelivered message, keyed by message SID.
 
-Every ingest path (poller, status callbacks, file import) goes through `upsert_failures`, so the
-rules live in one place:
+Every ingest path (poller, status callbacks, Event Streams, file import) goes through
+`upsert_failures`, so the rules live in one place:
 
 * only `failed` / `undelivered` with a non-zero error code are stored; any other status is
   ignored and never deletes or regresses a stored row (a late `sent` callback changes nothing);
@@ -26,7 +26,9 @@ import sqlite_utils
 from storage.db import transaction
 
 FAILED_STATUSES = frozenset({"failed", "undelivered"})
-SOURCES = frozenset({"poll", "callback", "import"})
+SOURCES = frozenset({"poll", "callback", "import", "event"})
+# sources whose rows carry no date_sent of Twilio's: a callback's arrival time, an event's timestamp
+_UNDATED = frozenset({"callback", "event"})
 COLUMNS = ("sid", "account_sid", "service_sid", "sender", "recipient", "status", "error_code", "sent_at", "updated_at")
 NEW_KEYS = ("sid", "account_sid", "service_sid", "sender", "recipient", "status", "error_code", "sent_at")
 CHUNK = 2000
@@ -95,7 +97,7 @@ def _merge(old: dict, new: dict, source: str) -> dict | None:
     for key in ("account_sid", "service_sid", "sender", "recipient"):
         if not old[key] and new[key]:
             out[key] = new[key]
-    if source != "callback" and new["sent_at"] != old["sent_at"]:
+    if source not in _UNDATED and new["sent_at"] != old["sent_at"]:
         out["sent_at"] = new["sent_at"]  # Twilio's date_sent beats a callback's arrival time
     return None if out == old else out
 

@@ -100,4 +100,40 @@ MIGRATIONS: list[str] = [
     ALTER TABLE alert_groups ADD COLUMN snooze_missed INTEGER NOT NULL DEFAULT 0;
     UPDATE alert_groups SET snoozed_until = NULL WHERE snoozed_until <= CAST(strftime('%s', 'now') AS INTEGER);
     """,
+    # 5: Event Streams: 'event' joins the failure sources (SQLite cannot alter a CHECK: the table
+    # is rebuilt with its rows and indexes; SELECT * fails loudly should the columns ever differ),
+    # the ids of events already taken (a redelivery changes nothing), and the last sink test
+    # event each account received (`smserror streams setup` validates the sink with its id)
+    """
+    CREATE TABLE failures_rebuilt (
+        sid TEXT PRIMARY KEY,
+        account_sid TEXT NOT NULL,
+        service_sid TEXT,
+        sender TEXT,
+        recipient TEXT,
+        status TEXT NOT NULL,
+        error_code INTEGER NOT NULL,
+        sent_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        first_seen INTEGER NOT NULL,
+        source TEXT NOT NULL CHECK (source IN ('poll', 'callback', 'import', 'event'))
+    );
+    INSERT INTO failures_rebuilt SELECT * FROM failures;
+    DROP TABLE failures;
+    ALTER TABLE failures_rebuilt RENAME TO failures;
+    CREATE INDEX failures_by_time ON failures (sent_at, error_code, account_sid);
+    CREATE INDEX failures_by_code ON failures (error_code, sent_at);
+
+    CREATE TABLE stream_events (
+        id TEXT PRIMARY KEY,
+        received_at INTEGER NOT NULL
+    );
+    CREATE INDEX stream_events_by_time ON stream_events (received_at);
+
+    CREATE TABLE sink_tests (
+        account_sid TEXT PRIMARY KEY,
+        test_id TEXT NOT NULL,
+        received_at INTEGER NOT NULL
+    );
+    """,
 ]

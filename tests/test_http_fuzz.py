@@ -28,10 +28,12 @@ from bot.pipeline import Pipeline
 from bot.server import MAX_BODY
 from bot.service import build_wsgi
 from bot.settings import Settings
+from bot.twilio_events import FAILURE_TYPES
 from storage.db import LocalDb
 from tests import test_slack_http as slack_http
 from tests import test_status_callback as status_callback
 from tests import test_teams_outgoing as teams_outgoing
+from tests.fakes.twilio_events import TEST_TYPE, sign_delivery
 from tests.http import post
 
 DEAD_URL = "http://127.0.0.1:9/"  # nothing listens on the discard port: a call out fails at once
@@ -42,8 +44,10 @@ SETTINGS = Settings(
 )
 FAST = settings(max_examples=150, deadline=None)
 
-ROUTES = [("POST", "/slack/events"), ("POST", "/teams/messages"), ("POST", "/twilio/status"), ("GET", "/healthz")]
-FORGED_ANSWERS = {"/slack/events": {400, 401}, "/teams/messages": {401}, "/twilio/status": {400, 403}}
+ROUTES = [("POST", "/slack/events"), ("POST", "/teams/messages"), ("POST", "/twilio/status"), ("GET", "/healthz"),
+          ("POST", "/twilio/events")]
+FORGED_ANSWERS = {"/slack/events": {400, 401}, "/teams/messages": {401}, "/twilio/status": {400, 403},
+                  "/twilio/events": {403}}
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +66,9 @@ class _Records(logging.Handler):
 
 
 def call(app, method: str, path: str, body: bytes = b"", headers: dict | None = None,
-         content_length: str | None = None) -> tuple[int, bytes]:
+         content_length: str | None = None, query: str = "") -> tuple[int, bytes]:
     """One request through the WSGI app; fails if anything is logged at ERROR or with a traceback."""
-    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": "", "SERVER_NAME": "fuzz",
+    environ = {"REQUEST_METHOD": method, "PATH_INFO": path, "QUERY_STRING": query, "SERVER_NAME": "fuzz",
                "SERVER_PORT": "80", "wsgi.input": io.BytesIO(body), "wsgi.url_scheme": "http",
                "CONTENT_LENGTH": str(len(body)) if content_length is None else content_length}
     for name, value in (headers or {}).items():
@@ -290,6 +294,24 @@ def test_signed_twilio_callback_still_accepted(app):
     assert call(app, "POST", "/twilio/status", raw, twilio_signed(values)) == (200, b"ok")
 
 
+event_value = st.one_of(json_value, st.sampled_from(["SM" + "a" * 32, "AC" + "b" * 32, "30007", "FAILED", 30007,
+                                                      "2026-06-10T06:02:54.377Z", "com.twilio.messaging.message.failed",
+                                                      TEST_TYPE]))
+event = st.fixed_dictionaries({"type": st.sampled_from([*FAILURE_TYPES, TEST_TYPE, "x"]), "id": event_value}, optional={
+    "data": st.one_of(event_value, st.dictionaries(st.sampled_from(
+        ["messageSid", "accountSid", "errorCode", "messageStatus", "timestamp", "to", "from", "test_id", "body"]),
+        event_value, max_size=6)), "time": event_value})
+
+
+@FAST
+@given(payload=st.one_of(json_value, event, st.lists(st.one_of(event, json_value), max_size=5)))
+def test_signed_events_with_weird_values_never_500(app, payload):
+    raw = json.dumps(payload).encode()
+    url, headers = sign_delivery(status_callback.PUBLIC + "/twilio/events", raw, status_callback.TOKEN)
+    status, answer = call(app, "POST", "/twilio/events", raw, headers, query=url.split("?", 1)[1])
+    assert status == (200 if isinstance(payload, (dict, list)) else 400), (status, answer)
+
+
 # -- 3. over real HTTP: waitress in front ----------------------------------------------------------
 
 @pytest.fixture
@@ -310,7 +332,7 @@ def raw_exchange(url: str, request: bytes) -> bytes:
 
 def test_two_megabyte_body_gets_413(server):
     raw = b"a=" + b"x" * (2 * 1024 * 1024)
-    for path in ("/slack/events", "/teams/messages", "/twilio/status"):
+    for path in ("/slack/events", "/teams/messages", "/twilio/status", "/twilio/events"):
         assert post(server.url + path, raw, slack_signed(raw)).status == 413
 
 

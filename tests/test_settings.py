@@ -55,6 +55,7 @@ def test_unreadable_dotenv_names_it(tmp_path):
         ("PORT", "70000"),
         ("SLACK_API_URL", "slack.com/api"),
         ("TWILIO_API_URL", "ftp://x"),
+        ("TWILIO_EVENTS_URL", "events.twilio.com"),
         ("TWILIO_ACCOUNT_SID", "not-a-sid"),
         ("TEAMS_OUTGOING_SECRET", "not base64!"),
         ("SLACK_APP_TOKEN", "xoxb-a-bot-token-pasted-here"),

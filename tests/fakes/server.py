@@ -7,6 +7,7 @@ handler runs: `fail(503)`, `fail(429, headers={"Retry-After": "1"})`, `hang(5)`.
 
 from __future__ import annotations
 
+import base64
 import json
 import threading
 import time
@@ -34,6 +35,17 @@ class Request:
     def param(self, name: str, default: str | None = None) -> str | None:
         values = self.query.get(name)
         return values[-1] if values else default
+
+    def basic_auth(self) -> tuple[str, str] | None:
+        """(user, password) of an HTTP Basic Authorization header; None without a readable one."""
+        header = self.headers.get("authorization", "")
+        if not header.startswith("Basic "):
+            return None
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        except ValueError:
+            return None
+        return user, password
 
 
 @dataclass

@@ -17,7 +17,6 @@ server stops) and then fail, for kill-mid-pass tests. Run as a module to serve a
 from __future__ import annotations
 
 import argparse
-import base64
 import bisect
 import calendar
 import random
@@ -161,14 +160,7 @@ class FakeTwilioAPI(FakeServer):
         return _error(404, 20404, "The requested resource was not found")
 
     def _authorised(self, request: Request) -> bool:
-        header = request.headers.get("authorization", "")
-        if not header.startswith("Basic "):
-            return False
-        try:
-            user, _, password = base64.b64decode(header[6:]).decode().partition(":")
-        except ValueError:
-            return False
-        return user == self.account_sid and password == self.auth_token
+        return request.basic_auth() == (self.account_sid, self.auth_token)
 
     def _accounts(self, request: Request) -> Reply:
         wanted = (request.param("Status") or "").lower()
