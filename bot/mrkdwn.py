@@ -14,3 +14,13 @@ def escape(text: str) -> str:
 def clip(text: str, limit: int) -> str:
     """Shorten to at most `limit` characters, marking the cut."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def marked(text: str, mark: str) -> str:
+    """`text` between two `mark`s with its outer spaces outside them: in mrkdwn and in Markdown a
+    closing `*` that follows a space closes nothing, so `*First step: *` would show its stars."""
+    words = text.strip()
+    if not words:
+        return text
+    start = text.index(words)
+    return f"{text[:start]}{mark}{words}{mark}{text[start + len(words):]}"

@@ -3,7 +3,8 @@
 Knows Slack's markup (mrkdwn, escaped: only `&`, `<` and `>` are control characters, which is
 what keeps `<!channel>` typed by someone from pinging anyone) and its limits: 50 blocks, 150
 characters in a header, 3,000 in a section text, 2,000 in a field, 10 fields, 25 elements in an
-actions block. Each part of a section is clipped on its own, so a cut never breaks a code block.
+actions block. Each part of a section text is clipped on its own to its share of the 3,000, so a
+cut never breaks a code block. A view with more blocks than Slack takes loses its dividers first.
 """
 
 from __future__ import annotations
@@ -22,13 +23,12 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 
-from bot.mrkdwn import clip, escape
+from bot.mrkdwn import clip, escape, marked
 from jobs.views.model import Action, Code, Line, Link, Mention, Section, Span, Strong, Time, View, utc_text
 
 MAX_BLOCKS = 50
 HEADER_LIMIT = 150
 SECTION_LIMIT = 3000
-PART_LIMIT = 1500  # one part of a section (a paragraph, the steps, the code block)
 FIELD_LIMIT = 2000
 MAX_FIELDS = 10
 MAX_ELEMENTS = 25
@@ -47,7 +47,7 @@ def span(value: Span) -> str:
     if isinstance(value, Code):
         return f"`{escape(value.text).replace('`', 'ʹ')}`"
     if isinstance(value, Strong):
-        return f"*{escape(value.text)}*"
+        return marked(escape(value.text), "*")
     if isinstance(value, Time):
         return when(value.epoch) if value.epoch else "—"
     if isinstance(value, Link):
@@ -70,11 +70,23 @@ def _text_parts(section: Section, lead: str) -> list[str]:
         parts.append("\n".join(f"{n}. {mrkdwn(step)}" for n, step in enumerate(section.steps, 1)))
     if section.mono:
         parts.append("```" + escape("\n".join(section.mono)) + "```")
-    return [clip(part, PART_LIMIT) if not part.startswith("```") else _clip_code(part) for part in parts]
+    return parts
 
 
-def _clip_code(part: str) -> str:
-    return part if len(part) <= PART_LIMIT else clip(part[3:-3], PART_LIMIT - 6) + "```"
+def _fit(parts: list[str], limit: int) -> list[str]:
+    """The parts of one text, each clipped so that joined by newlines they fit `limit`: the short
+    ones keep all they have and the long ones share what is left."""
+    budget, shares = limit - len(parts) + 1, {}
+    for done, n in enumerate(sorted(range(len(parts)), key=lambda n: len(parts[n]))):
+        shares[n] = min(len(parts[n]), budget // (len(parts) - done))
+        budget -= shares[n]
+    return [_clip_part(part, shares[n]) for n, part in enumerate(parts)]
+
+
+def _clip_part(part: str, limit: int) -> str:
+    if len(part) <= limit or not part.startswith("```"):
+        return clip(part, limit)
+    return "```" + clip(part[3:-3], limit - 6) + "```" if limit > 6 else ""
 
 
 def _action(action: Action):
@@ -90,13 +102,13 @@ def _action(action: Action):
 
 def section_blocks(section: Section, lead: str = "") -> list[Block]:
     blocks: list[Block] = [DividerBlock()] if section.divider else []
-    text = "\n".join(_text_parts(section, lead))
+    text = "\n".join(_fit(_text_parts(section, lead), SECTION_LIMIT))
     if text:
-        blocks.append(SectionBlock(text=MarkdownTextObject(text=clip(text, SECTION_LIMIT))))
-    if section.facts:
+        blocks.append(SectionBlock(text=MarkdownTextObject(text=text)))
+    for first in range(0, len(section.facts), MAX_FIELDS):  # ten to a block
         blocks.append(SectionBlock(fields=[
             MarkdownTextObject(text=clip(f"*{escape(f.label)}*\n{mrkdwn(f.value) or '—'}", FIELD_LIMIT))
-            for f in section.facts[:MAX_FIELDS]]))
+            for f in section.facts[first:first + MAX_FIELDS]]))
     if section.note:
         blocks.append(ContextBlock(elements=[MarkdownTextObject(text=clip(mrkdwn(section.note), SECTION_LIMIT))]))
     if section.actions:
@@ -114,6 +126,8 @@ def blocks(view: View) -> tuple[list[Block], str]:
     for n, section in enumerate(view.sections):
         lead = f"{view.mention} " if view.mention and n == 0 and not view.header else ""
         out += section_blocks(section, lead)
+    if len(out) > MAX_BLOCKS:  # dividers say nothing: they go before any words do
+        out = [block for block in out if not isinstance(block, DividerBlock)]
     if len(out) > MAX_BLOCKS:
         out = out[: MAX_BLOCKS - 1] + [ContextBlock(elements=[MarkdownTextObject(text=SHORTENED)])]
     text = escape(view.fallback)

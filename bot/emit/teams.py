@@ -12,7 +12,7 @@ import copy
 import json
 from typing import Any
 
-from bot.mrkdwn import clip
+from bot.mrkdwn import clip, marked
 from jobs.views.model import Code, Line, Link, Mention, Section, Span, Strong, Time, View, utc_text
 
 MAX_MESSAGE_BYTES = 27 * 1024  # Teams refuses messages over ~28 KB; keep a margin
@@ -26,7 +26,7 @@ def span(value: Span) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, Strong):
-        return f"**{value.text}**"
+        return marked(value.text, "**")
     if isinstance(value, Code):
         return value.text
     if isinstance(value, Time):
@@ -129,7 +129,7 @@ def fit_card(content: dict[str, Any], limit: int = MAX_MESSAGE_BYTES) -> dict[st
     note = text_block(SHORTENED_NOTE, isSubtle=True, size="Small")
     while len(body) > 1 and message_size({**content, "body": body + [note]}) > limit:
         body.pop()
-    content["body"] = body + [note]
+    content["body"] = body + [dict(note)]  # a copy: shortening must not reach the note
     text_limit = TEXT_LIMIT
     while message_size(content) > limit and text_limit > 40:
         text_limit //= 2
