@@ -143,6 +143,12 @@ def button(text: str, action_id: str, **extra: str) -> dict:
             **extra}
 
 
+def menu(placeholder: str, action_id: str, *options: tuple[str, str]) -> dict:
+    return {"type": "static_select", "action_id": action_id,
+            "placeholder": {"type": "plain_text", "text": placeholder},
+            "options": [{"text": {"type": "plain_text", "text": label}, "value": value} for label, value in options]}
+
+
 def actions(*elements: dict) -> dict:
     return {"type": "actions", "elements": list(elements)}
 

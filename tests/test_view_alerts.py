@@ -22,6 +22,7 @@ from tests.surfaces import (
     button,
     context,
     fields,
+    menu,
     section,
     text_block,
 )
@@ -33,7 +34,10 @@ SINCE = "<!date^1800000000^{date_short_pretty} {time}|2027-01-15 08:00 UTC>"
 LATEST = "<!date^1800000600^{date_short_pretty} {time}|2027-01-15 08:10 UTC>"
 
 ACK = button("Acknowledge", "smserror_alert_ack", value=GROUP, style="primary")
-SNOOZE = button("Snooze 24 h", "smserror_alert_snooze", value=GROUP)
+DURATIONS = (("1 h", f"3600:{GROUP}"), ("4 h", f"14400:{GROUP}"), ("24 h", f"86400:{GROUP}"),
+             ("7 d", f"604800:{GROUP}"))
+SNOOZE = menu("Snooze", "smserror_alert_snooze", *DURATIONS)
+UNSNOOZE = menu("Snooze", "smserror_alert_snooze", *DURATIONS, ("Unsnooze", f"unsnooze:{GROUP}"))
 EXAMPLES_BUTTON = button("Show examples", "smserror_alert_examples", value=GROUP)
 DOCS_BUTTON = button("Twilio docs", "smserror_open_docs", url=DOCS)
 
@@ -99,23 +103,23 @@ def test_acknowledged_alert_says_who_and_when_and_drops_the_button():
     assert text.text(view) == TEXT_FIRING + "\n" + acked.format("@U42") + "\n" + TEXT_DOCS
 
 
-def test_snoozed_alert_says_until_when_and_drops_the_button():
+def test_snoozed_alert_says_until_when_and_offers_unsnooze():
     view = alert_view(SNOOZED)
     assert slack.to_dicts(view) == (SLACK_FIRING + [
         context("💤 Snoozed until <!date^1800086400^{date_short_pretty} {time}|2027-01-16 08:00 UTC>"),
-        actions(ACK, EXAMPLES_BUTTON, DOCS_BUTTON)], NOTIFICATION)
+        actions(ACK, UNSNOOZE, EXAMPLES_BUTTON, DOCS_BUTTON)], NOTIFICATION)
     assert teams_emit.card(view) == adaptive_card(
         *TEAMS_FIRING, text_block("💤 Snoozed until 2027-01-16 08:00 UTC", isSubtle=True, size="Small"),
         links=(("Twilio docs", DOCS),))
     assert text.text(view) == TEXT_FIRING + "\n💤 Snoozed until 2027-01-16 08:00 UTC\n" + TEXT_DOCS
 
 
-def test_acknowledged_and_snoozed_keeps_only_examples_and_docs():
+def test_acknowledged_and_snoozed_keeps_the_menu_examples_and_docs():
     blocks, _ = slack.to_dicts(alert_view({**ACKED, "snoozed_until": 1_800_086_400}))
     assert blocks[-2:] == [
         context("👀 Acknowledged by <@U42> <!date^1800000900^{date_short_pretty} {time}|2027-01-15 08:15 UTC> · "
                 "💤 Snoozed until <!date^1800086400^{date_short_pretty} {time}|2027-01-16 08:00 UTC>"),
-        actions(EXAMPLES_BUTTON, DOCS_BUTTON)]
+        actions(UNSNOOZE, EXAMPLES_BUTTON, DOCS_BUTTON)]
 
 
 def test_resolved_alert_has_no_mention_fix_or_state_buttons():

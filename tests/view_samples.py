@@ -10,7 +10,13 @@ import copy
 
 from jobs.views.alerts import alert_view, examples_view, reply_view, resolved_view
 from jobs.views.digest import digest_view, fixes_view
+from jobs import overview
+from jobs.rules import DEFAULT_RULES
+from jobs.views.commands import code_examples_view, help_view, status_view, top_view
+from jobs.views.home import home_view
 from jobs.views.lookup import card_view, lookup_view
+from storage.db import open_db
+from storage.failures import upsert_failures
 from jobs.views.model import View
 from storage.knowledge import CodeInfo, Evidence, LookupResult, lookup
 from tests.test_digest import AC1, AC2
@@ -118,4 +124,24 @@ def sample_views() -> dict[str, View]:
         "did you mean": lookup_view(lookup("30070")),
         "not found": lookup_view(lookup("99999")),
         "usage": lookup_view(lookup("")),
+        **overview_views(),
     }
+
+
+def overview_views() -> dict[str, View]:
+    """The answers built from the store (slash subcommands, App Home), over a small one."""
+    now = 1_800_000_000
+    db = open_db(":memory:")
+    rows = [{"sid": f"SM{n:032x}", "account_sid": AC1 if n % 2 else AC2, "status": "undelivered",
+             "error_code": 30007 if n % 3 else 21610, "sent_at": now - 600 * n, "recipient": "+12025550142"}
+            for n in range(1, 9)]
+    upsert_failures(db, rows, "poll", now)
+    views = {
+        "help": help_view(),
+        "top": top_view(overview.top_codes(db, 86400, "24 h", now)),
+        "status": status_view(overview.status(db, now)),
+        "examples of a code": code_examples_view(overview.code_examples(db, 30007, 5)),
+        "home": home_view(overview.home(db, now, DEFAULT_RULES, alerts_shown=5, next_digest=now + 3600)),
+    }
+    db.close()
+    return views
