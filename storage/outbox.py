@@ -9,7 +9,8 @@ Delivery of a row, exactly once:
      `claimed_at` = the moment of the claim, `settle_at` = when the send's fate will be known
      (the destination's own client timeout has passed: by then it has stored the post or never
      will). Only the leader claims, and the statement checks its lease and epoch; a one-shot
-     command claims only while no leader is alive.
+     command claims only while no leader is alive. It takes the row only as the deliverer read
+     it (the same `attempts`): that read says whether to look before sending.
   2. the send.
   3. `mark_sent` / `mark_retry` / `mark_skipped`, each conditional on the claim: a deliverer
      whose claim was taken over changes nothing.
@@ -153,18 +154,19 @@ def _fence(lease: Lease | None, holder: str) -> tuple[str, dict[str, Any]]:
 
 def claim(db, item: OutboxItem, now: float, settle_seconds: float, *, holder: str, lease: Lease | None = None) -> bool:
     """Take the row for one attempt, dated `now`. False if another deliverer has it, it was sent
-    meanwhile, or the fence fails (this deliverer is not, or no longer, allowed to deliver)."""
+    meanwhile, another deliverer tried it since `item` was read (whether to look before sending
+    is judged from that read), or the fence fails (this deliverer may not, or no longer, deliver)."""
     fence, params = _fence(lease, holder)
     with transaction(db):
         row = db.execute(
             f"""
             UPDATE outbox SET attempts = attempts + 1, claim = :who || '#' || (attempts + 1),
                               claimed_at = :now, settle_at = :settle
-            WHERE id = :id AND sent_at IS NULL AND next_attempt_at <= :now
+            WHERE id = :id AND attempts = :attempts AND sent_at IS NULL AND next_attempt_at <= :now
               AND (claim IS NULL OR settle_at <= :now) AND {fence}
             RETURNING attempts, claim, claimed_at, settle_at
             """,
-            {**params, "id": item.id, "now": now, "settle": now + settle_seconds,
+            {**params, "id": item.id, "attempts": item.attempts, "now": now, "settle": now + settle_seconds,
              "who": lease.token if lease is not None else holder},
         ).fetchone()
     if row is None:

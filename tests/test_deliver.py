@@ -11,13 +11,15 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import pytest
 
 from jobs import alerts
-from jobs.deliver import BACKOFF_MAX, backoff, deliver_due
+from jobs.deliver import BACKOFF_MAX, DeliveryError, backoff, deliver_due
 from storage import alert_groups, outbox
 from storage.db import open_db
+from tests.fakes.server import wait_until
 from tests.fakes.slack_api import TOKEN, FakeSlack
 from tests.fakes.teams_webhook import FakeTeams
 from tests.test_alerts import ACCOUNT, CHANNEL, SERVICE, T0, failure, seen, slack_destination
@@ -179,6 +181,52 @@ def test_the_group_keeps_the_post_of_whichever_destination_can_edit_it(db):
     group = alert_groups.get(db, GROUP)
     assert (group.post_destination, group.post_channel, group.post_ref) == ("pager", "room-7", ref)
     assert ref.startswith("incident-")
+
+
+class Recorder:
+    """A destination that keeps every post; a key in `fail_after_storing` is kept, then answered like
+    Slack's 5xx after storing (an unknown outcome), to be retried a second later."""
+
+    name, kinds, settle_seconds = "slack", None, 0.5
+
+    def __init__(self) -> None:
+        self.posts: list[str] = []
+        self.fail_after_storing: set[str] = set()
+        self.while_sending: dict[str, Callable[[], None]] = {}
+
+    def send(self, item) -> str:
+        self.posts.append(item.dedupe_key)
+        self.while_sending.pop(item.dedupe_key, lambda: None)()
+        if item.dedupe_key in self.fail_after_storing:
+            self.fail_after_storing.discard(item.dedupe_key)
+            raise DeliveryError("HTTP 500", unknown=True, retry_after=0)
+        return f"ts-{len(self.posts)}"
+
+    def update(self, item, ref: str) -> None:
+        pass
+
+    def find_sent(self, item) -> str | None:
+        return "ts-found" if item.dedupe_key in self.posts else None
+
+
+def test_a_deliverer_whose_read_went_stale_does_not_post_what_another_tried_meanwhile(db, tmp_path):
+    first, second = (seen(db, [failure(account=account, at=T0)], T0).enqueued[0] + "@slack"
+                     for account in (ACCOUNT, "AC" + "c3" * 16))
+    recorder = Recorder()
+    other = open_db(tmp_path / "smserror.db")
+
+    def meanwhile() -> None:  # B tries the second alert while A posts the first: stored, then a 500
+        recorder.fail_after_storing.add(second)
+        assert deliver_due(other, [recorder]).retrying == [second]
+        retry_at = outbox.get(db, second).next_attempt_at
+        assert wait_until(lambda: time.time() >= retry_at, timeout=5), "A is slow: the retry time comes"
+
+    recorder.while_sending[first] = meanwhile
+    deliver_due(db, [recorder])  # A: reads both rows, posts the first, then comes to the second
+    deliver_due(db, [recorder], time.time() + 60)
+    other.close()
+    assert recorder.posts.count(second) == 1, "A's read of the second was stale: it must look, not post"
+    assert outbox.get(db, second).response_ts == "ts-found"
 
 
 def test_no_destination_loses_nothing(db):

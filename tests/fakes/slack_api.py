@@ -13,8 +13,8 @@ Slack's documented delivery behaviour allows, for chat.postMessage:
       connection without answering: a crash or a timeout at the worst moment;
   `post_then_fail(n, status)`: store the message, then answer with a 5xx;
   `store_late(n, delay)`: hold the request `delay` seconds, store it then answer, even if the
-      client has given up meanwhile (Slack finishes what it took in).
-Faults from FakeServer
+      client has given up meanwhile (Slack finishes what it took in);
+  `clear_faults()` forgets those not yet met. Faults from FakeServer
 (`fail`, `hang`) work as usual; use path_prefix="/api/chat.postMessage" to aim them.
 """
 
@@ -86,6 +86,11 @@ class FakeSlack(FakeServer):
     def store_late(self, times: int = 1, delay: float = 1.5) -> None:
         with self._state:
             self._store_delays += [delay] * times
+
+    def clear_faults(self) -> None:
+        """Forget the faults armed above that no post has met yet."""
+        with self._state:
+            self._drop_after_post, self._fail_after_post, self._store_delays = 0, [], []
 
     # -- views -------------------------------------------------------------------------------
     def top_level(self, channel: str | None = None) -> list[Message]:
