@@ -82,7 +82,7 @@ def test_cli_csv_to_stdout_and_since(cli_db, capsys):
 def test_cli_summary_is_masked(cli_db, capsys):
     assert main(["hygiene"]) == 0
     out = capsys.readouterr().out
-    assert "2 recipients to remove from your lists: 1 opted out, 1 landline or unreachable carrier." in out
+    assert "2 recipients to remove from your lists: 1 landline or unreachable carrier, 1 opted out." in out
     assert "+1••••••4567" in out and "+15551234567" not in out and "+15557654321" not in out
 
 
@@ -118,5 +118,12 @@ def test_cli_summary_counts_numbers_to_correct_apart(cli_db, capsys):
     add_failure(cli_db, "SMc", 21211, int(time.time()) - 300, recipient="+1555123456")
     assert main(["hygiene"]) == 0
     out = capsys.readouterr().out
-    assert ("2 recipients to remove from your lists: 1 opted out, 1 landline or unreachable carrier."
+    assert ("2 recipients to remove from your lists: 1 landline or unreachable carrier, 1 opted out."
             " 1 number to correct (wrong format or a typo).") in out
+
+
+def test_the_digest_lists_reasons_most_first_whatever_order_the_outbox_kept():
+    from jobs.views.digest import hygiene_line
+
+    stored = {"recipients": 6, "by_reason": {"inactive": 1, "landline": 2, "opted out": 3}}  # keys sorted
+    assert hygiene_line(stored) == "6 recipients to remove from your lists: 3 opted out, 2 landline, 1 inactive."

@@ -54,7 +54,9 @@ def hygiene_line(hygiene: dict[str, Any]) -> str:
     to_correct = f" {plural(fix, 'number')} to correct (wrong format or a typo)." if fix else ""
     if not hygiene["recipients"]:
         return "No recipients to remove from your lists." + to_correct
-    reasons = ", ".join(f"{n:,} {reason}" for reason, n in hygiene["by_reason"].items())
+    # most first: the outbox stores the report with its keys sorted, so the dict's order is lost
+    by_count = sorted(hygiene["by_reason"].items(), key=lambda kv: (-kv[1], kv[0]))
+    reasons = ", ".join(f"{n:,} {reason}" for reason, n in by_count)
     return f"{plural(hygiene['recipients'], 'recipient')} to remove from your lists: {reasons}." + to_correct
 
 
