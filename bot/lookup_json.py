@@ -17,7 +17,8 @@ def card_payload(card: CodeInfo) -> dict:
         "category": card.category,
         "category_label": card.category_label,
         "evidence": (
-            {"count": evidence.count, "window_hours": evidence.window_hours, "what": evidence.what, "text": evidence.describe()}
+            {"count": evidence.count, "window_hours": evidence.window_hours, "what": evidence.what,
+             "status": evidence.status, "per_contact": evidence.per_contact, "text": evidence.describe()}
             if evidence
             else None
         ),

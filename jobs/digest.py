@@ -45,16 +45,19 @@ MAX_SINCE_SECONDS = 31 * q.DAY
 
 @dataclass
 class EvidenceEntry:
-    """Examples to paste to Support, from the window the help article names for this code."""
+    """Examples to hand Support, by the help article's rule for this code: its window, its
+    status, and for contact links one example per contact."""
 
-    ask: str  # "3 or more message SIDs from the last 24 hours"
-    what: str  # what Support asks for: "message SIDs", "contact links", ...
+    ask: str  # "3 or more message IDs from the last 24 hours"
+    what: str  # what Support asks for: "message IDs" or "contact links"
     needed: int
     window_hours: int | None  # None: the article gives no age limit; the digest window is used
     start: int
     end: int
     examples: list[dict[str, str]]  # {"sid": "SM…", "to": "+1•••••4567"}, newest first
-    available: int  # failures with this code in the evidence window
+    available: int  # failures (contacts, when `unit` is "contact") that qualify in the window
+    unit: str = "message"  # what one example stands for: "message" or "contact"
+    status: str | None = None  # only failures with this status count
 
 
 @dataclass
@@ -76,12 +79,14 @@ class CodeEntry:
 
 @dataclass
 class HygieneSummary:
-    """Recipients to remove from the practice's lists, seen failing in the window. Examples are
-    masked; the full list is `smserror hygiene --csv` (the operator's own file, never a channel)."""
+    """Recipients to remove from the practice's lists, and numbers to correct, seen failing in the
+    window. Examples are masked; the full list is `smserror hygiene --csv` (the operator's own
+    file, never a channel)."""
 
-    recipients: int = 0
-    by_reason: dict[str, int] = field(default_factory=dict)  # reason -> distinct recipients
+    recipients: int = 0  # distinct recipients to remove
+    by_reason: dict[str, int] = field(default_factory=dict)  # reason -> distinct recipients to remove
     examples: list[dict[str, Any]] = field(default_factory=list)  # {"number": masked, "reason", "code"}
+    to_correct: int = 0  # distinct numbers to correct (a wrong format or a typo), not remove
 
 
 @dataclass
@@ -206,17 +211,26 @@ def _code_entry(db, code: int, per_account: dict[str, int], previous: int, daily
         category=info.category if info else "other",
         category_label=info.category_label if info else knowledge.CATEGORY_LABELS["other"],
         docs_url=knowledge.docs_url(code),
-        evidence=_evidence(db, code, info.evidence, start, end) if info and info.evidence else None,
+        evidence=evidence_entry(db, code, info.evidence, start, end) if info and info.evidence else None,
         steps=[mask_numbers_in_text(step) for step in info.steps] if info else [],
     )
 
 
-def _evidence(db, code: int, evidence: knowledge.Evidence, start: int, end: int) -> EvidenceEntry:
-    """Examples from the window the article names, ending where the digest ends; with no named
-    window (30024), from the digest's own window."""
+def evidence_rows(db, code: int, evidence: knowledge.Evidence, start: int, end: int
+                  ) -> tuple[int, int, list[q.EvidenceRow], int]:
+    """(window start, examples needed, the examples, how many qualify) by the article's rule:
+    the window it names, ending at `end` (with no named window, as for 30024, from `start`);
+    only failures with its status; one per contact where it asks for contacts. Full numbers."""
     ev_start = end - evidence.window_hours * 3600 if evidence.window_hours else start
     needed = max(EVIDENCE_MIN, evidence.count)
-    examples, available = q.evidence_examples(db, code, ev_start, end, needed)
+    rows, available = q.evidence_examples(db, code, ev_start, end, needed, status=evidence.status,
+                                          per_contact=evidence.per_contact)
+    return ev_start, needed, rows, available
+
+
+def evidence_entry(db, code: int, evidence: knowledge.Evidence, start: int, end: int) -> EvidenceEntry:
+    """The examples as the digest shows them: numbers masked."""
+    ev_start, needed, rows, available = evidence_rows(db, code, evidence, start, end)
     return EvidenceEntry(
         ask=evidence.describe(),
         what=evidence.what,
@@ -224,16 +238,22 @@ def _evidence(db, code: int, evidence: knowledge.Evidence, start: int, end: int)
         window_hours=evidence.window_hours,
         start=ev_start,
         end=end,
-        examples=[{"sid": sid, "to": mask_number(to)} for sid, to in examples],
+        examples=[{"sid": row.sid, "to": mask_number(row.recipient)} for row in rows],
         available=available,
+        unit="contact" if evidence.per_contact else "message",
+        status=evidence.status,
     )
 
 
 def hygiene_summary(db, start: int, end: int, examples: int = HYGIENE_EXAMPLES) -> HygieneSummary:
     rows = q.hygiene_rows(db, start, end)
     by_reason: dict[str, set[str]] = {}
+    to_correct: set[str] = set()
     for row in rows:
-        by_reason.setdefault(row.reason, set()).add(row.number)
+        if row.code in q.TO_CORRECT:
+            to_correct.add(row.number)
+        else:
+            by_reason.setdefault(row.reason, set()).add(row.number)
     shown: list[dict[str, Any]] = []
     seen: set[str] = set()
     for row in rows:  # newest first
@@ -243,9 +263,10 @@ def hygiene_summary(db, start: int, end: int, examples: int = HYGIENE_EXAMPLES) 
             seen.add(row.number)
             shown.append({"number": mask_number(row.number), "reason": row.reason, "code": row.code})
     return HygieneSummary(
-        recipients=len({row.number for row in rows}),
+        recipients=len(set().union(*by_reason.values())),
         by_reason={reason: len(numbers) for reason, numbers in sorted(by_reason.items(), key=lambda kv: -len(kv[1]))},
         examples=shown,
+        to_correct=len(to_correct),
     )
 
 

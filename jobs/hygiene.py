@@ -1,9 +1,13 @@
-"""List hygiene: recipients the practice should take off its lists, from the failures in a window.
+"""The operator's own files with FULL phone numbers: list hygiene and the evidence export.
 
-Reasons, by code: opted out (21610), landline (21635, 30006), invalid (21211, 21614),
-inactive (30005). The digest shows a count and a few masked examples; `write_csv` writes the
-full list -- FULL phone numbers -- for the operator's own use: a local file or stdout, never a
-channel.
+List hygiene: recipients whose list entry needs work, from the failures in a window. Most come
+off the lists: opted out (21610), landline (21635), landline or unreachable carrier (30006),
+invalid (21614), inactive (30005); a 21211 number is to be corrected (wrong format or a typo).
+The evidence export: the failures the help article tells Support to look at, with the numbers
+the operator searches the CRM Inbox by (30007 asks for contact links).
+
+The digest shows counts and masked examples; `write_csv` and `write_evidence_csv` write FULL
+numbers for the operator's own use: a local file or stdout, never a channel.
 """
 
 from __future__ import annotations
@@ -11,17 +15,20 @@ from __future__ import annotations
 import csv
 import re
 from datetime import datetime, timezone
-from typing import TextIO
+from typing import Iterable, TextIO
 
-from storage.digest_queries import HYGIENE_REASONS, HygieneRow, hygiene_rows
+from storage.digest_queries import HYGIENE_REASONS, TO_CORRECT, EvidenceRow, HygieneRow, hygiene_rows
 
-CSV_COLUMNS = ("number", "reason", "code", "last_seen", "count", "account_sid")
+CSV_COLUMNS = ("number", "reason", "code", "last_seen", "count", "account_sid", "action")
+EVIDENCE_COLUMNS = ("code", "number", "message_id", "status", "sent_at", "account_sid")
 _FORMULA = re.compile(r"^[=@\t\r-]|^\+(?!\d)")  # a cell a spreadsheet would run as a formula
 
-__all__ = ["CSV_COLUMNS", "HYGIENE_REASONS", "HygieneRow", "hygiene_rows", "write_csv"]
+__all__ = ["CSV_COLUMNS", "EVIDENCE_COLUMNS", "HYGIENE_REASONS", "HygieneRow", "hygiene_rows", "write_csv",
+           "write_evidence_csv"]
 
 
-def _cell(value: str) -> str:
+def _cell(value: str | None) -> str:
+    value = value or ""
     return "'" + value if _FORMULA.match(value) else value
 
 
@@ -30,9 +37,24 @@ def _utc(epoch: int) -> str:
 
 
 def write_csv(rows: list[HygieneRow], stream: TextIO) -> int:
-    """One line per (recipient, code), most recently seen first, with a header. Returns rows written."""
+    """One line per (recipient, code), most recently seen first, with a header; `action` says
+    whether the number comes off the lists (remove) or is to be fixed (correct). Returns rows written."""
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
-        writer.writerow([_cell(row.number), row.reason, row.code, _utc(row.last_seen), row.count, _cell(row.account_sid)])
+        action = "correct" if row.code in TO_CORRECT else "remove"
+        writer.writerow([_cell(row.number), row.reason, row.code, _utc(row.last_seen), row.count,
+                         _cell(row.account_sid), action])
     return len(rows)
+
+
+def write_evidence_csv(rows: Iterable[tuple[int, EvidenceRow]], stream: TextIO) -> int:
+    """One line per (code, failure) to show Support, with a header. Returns rows written."""
+    writer = csv.writer(stream, lineterminator="\n")
+    writer.writerow(EVIDENCE_COLUMNS)
+    written = 0
+    for code, row in rows:
+        writer.writerow([code, _cell(row.recipient), _cell(row.sid), row.status, _utc(row.sent_at),
+                         _cell(row.account_sid)])
+        written += 1
+    return written

@@ -16,10 +16,13 @@ from jobs.config import ConfigError
 
 HOUR = 3600
 
-# The business itself is at risk: alert on the first sighting.
-ACCOUNT_CODES = frozenset({30002, 30023, 30032, 30033, 30034, 30037})
-# Contact-level / carrier codes: only a spike alerts; single failures go to the digest.
-SPIKE_CODES = frozenset({21610, 30003, 30005, 30006, 30007, 30008})
+# Every send of a kind fails until someone acts (the account, a campaign or registration, a
+# sending number, the brand's daily cap, a country's sender registration, the picture domain):
+# alert on the first sighting. docs/alerts.md gives the reason for each code.
+ACCOUNT_CODES = frozenset({30002, 30023, 30032, 30033, 30034, 30037,
+                           21606, 21661, 30024, 30027, 30035, 11200})
+# One patient's number or one carrier's verdict: only a spike alerts; single failures go to the digest.
+SPIKE_CODES = frozenset({21610, 30003, 30004, 30005, 30006, 30007, 30008})
 CATEGORIES = ("account", "contact", "carrier", "media", "other")
 MENTIONS = {"here": "<!here>", "channel": "<!channel>", "none": ""}
 # what an alert's Snooze menu offers, beside the rules' own `snooze`

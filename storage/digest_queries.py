@@ -6,7 +6,8 @@ tests/test_digest.py):
 - counts and the 7-day series read only an index, never the table: the per-account counts
   range-scan failures_by_time (sent_at, error_code, account_sid), pinned with INDEXED BY; the
   per-code counts and the series may use either index (both cover them), as the planner likes;
-- evidence SIDs seek failures_by_code (error_code, sent_at) newest first, LIMIT n;
+- evidence seeks failures_by_code (error_code, sent_at) newest first, LIMIT n (per contact: the
+  window's rows of the code, grouped);
 - hygiene seeks failures_by_code once per hygiene code.
 """
 
@@ -19,15 +20,17 @@ import sqlite_utils
 
 DAY = 86_400
 
-# Recipients that should come off the practice's lists, by the code that says so.
+# Recipients whose list entry needs work, by the code that says so: most come off the lists;
+# a 21211 number is to be corrected (its format, or a typo), not removed.
 HYGIENE_REASONS: dict[int, str] = {
     21610: "opted out",
     21635: "landline",
-    30006: "landline",
-    21211: "invalid",
+    30006: "landline or unreachable carrier",
+    21211: "wrong format or typo",
     21614: "invalid",
     30005: "inactive",
 }
+TO_CORRECT = frozenset({21211})
 
 
 def counts_by_code_account(db: sqlite_utils.Database, start: int, end: int) -> dict[int, dict[str, int]]:
@@ -69,21 +72,41 @@ def daily_series(db: sqlite_utils.Database, end: int, days: int = 7) -> dict[int
     return series
 
 
-def evidence_examples(db: sqlite_utils.Database, code: int, start: int, end: int, limit: int) -> tuple[list[tuple[str, str | None]], int]:
-    """The newest `limit` (message SID, recipient) failing with `code` in the window, and how many
-    failures there are in it. Recipients are full numbers: mask them before posting."""
-    examples = db.execute(
-        "SELECT sid, recipient FROM failures"
-        " WHERE error_code = ? AND sent_at >= ? AND sent_at < ? ORDER BY sent_at DESC LIMIT ?",
-        [code, start, end, limit],
-    ).fetchall()
-    if len(examples) < limit:
-        return examples, len(examples)
-    (available,) = db.execute(
-        "SELECT COUNT(*) FROM failures WHERE error_code = ? AND sent_at >= ? AND sent_at < ?",
-        [code, start, end],
-    ).fetchone()
-    return examples, available
+@dataclass(frozen=True)
+class EvidenceRow:
+    """One failure to show Support. `recipient` is the FULL number: mask it before posting."""
+
+    sid: str
+    recipient: str | None
+    status: str
+    sent_at: int
+    account_sid: str
+
+
+def evidence_examples(db: sqlite_utils.Database, code: int, start: int, end: int, limit: int, *,
+                      status: str | None = None, per_contact: bool = False) -> tuple[list[EvidenceRow], int]:
+    """The newest `limit` failures with `code` in the window (only those with `status`, when
+    given), and how many there are. `per_contact`: the newest failure of each contact (recipient
+    of an account), newest contact first, and the count is of contacts."""
+    where = "error_code = ? AND sent_at >= ? AND sent_at < ?"
+    params: list = [code, start, end]
+    if status:
+        where += " AND status = ?"
+        params.append(status)
+    if per_contact:
+        where += " AND recipient IS NOT NULL AND recipient != ''"
+        # MAX() makes SQLite take the other columns from the newest row of each group
+        sql = (f"SELECT sid, recipient, status, MAX(sent_at), account_sid FROM failures WHERE {where}"
+               " GROUP BY recipient, account_sid ORDER BY MAX(sent_at) DESC, recipient LIMIT ?")
+        count = f"SELECT COUNT(*) FROM (SELECT 1 FROM failures WHERE {where} GROUP BY recipient, account_sid)"
+    else:
+        sql = (f"SELECT sid, recipient, status, sent_at, account_sid FROM failures WHERE {where}"
+               " ORDER BY sent_at DESC, sid LIMIT ?")
+        count = f"SELECT COUNT(*) FROM failures WHERE {where}"
+    rows = [EvidenceRow(*row) for row in db.execute(sql, [*params, limit]).fetchall()]
+    if len(rows) < limit:
+        return rows, len(rows)
+    return rows, db.execute(count, params).fetchone()[0]
 
 
 def account_names(db: sqlite_utils.Database) -> dict[str, str]:

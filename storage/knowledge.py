@@ -31,15 +31,21 @@ _SOURCE_ORDER = {source: i for i, source in enumerate(SOURCES)}
 
 @dataclass(frozen=True)
 class Evidence:
-    """What Support needs before it can chase a carrier: `count` or more `what` (message SIDs,
-    contact links...) from the last `window_hours` hours (None: no age limit given)."""
+    """What Support needs before it can chase a carrier, by the help article's rule for the code:
+    `count` or more `what` ("message IDs" or "contact links") from the last `window_hours` hours
+    (None: the article gives no age limit). Only failures with `status` count when it is set
+    ("undelivered"); `per_contact`: each example must be a different contact (patient)."""
 
     count: int
     window_hours: int | None
     what: str
+    status: str | None = None
+    per_contact: bool = False
 
     def describe(self) -> str:
-        """(3, 168, "contact links") -> "3 or more contact links from the past 7 days"."""
+        """(3, 24, "message IDs") -> "3 or more message IDs from the last 24 hours";
+        (3, 168, "contact links", "undelivered", True) -> "contact links for 3 or more different
+        contacts whose texts were marked undelivered, from the past 7 days"."""
         hours = self.window_hours
         if hours is None:
             window = ""
@@ -49,7 +55,13 @@ class Evidence:
             window = f" no older than {hours} hours"
         else:
             window = f" from the last {hours} hours"
-        return f"{self.count} or more {self.what}{window}"
+        if self.per_contact:
+            text = f"{self.what} for {self.count} or more different contacts"
+            text += f" whose texts were marked {self.status}" if self.status else ""
+        else:
+            text = f"{self.count} or more {self.what}"
+            text += f" of texts marked {self.status}" if self.status else ""
+        return text + ("," if self.status and window else "") + window
 
 
 @dataclass(frozen=True)
@@ -346,6 +358,11 @@ def get(code: int | str) -> CodeInfo | None:
     if digits is None or len(digits) > 9:
         return None
     return _knowledge().cards.get(int(digits))
+
+
+def evidence_codes() -> tuple[int, ...]:
+    """The codes whose fix asks for examples for Support, in order."""
+    return tuple(sorted(code for code, card in _knowledge().cards.items() if card.evidence))
 
 
 def category_of(code: int) -> str:

@@ -103,7 +103,7 @@ def test_groups_split_by_account_code_and_service(db):
 
 
 def test_contact_and_carrier_codes_do_not_alert_one_by_one(db):
-    result = seen(db, [failure(code=30007), failure(code=21610), failure(code=30003), failure(code=11200)], T0)
+    result = seen(db, [failure(code=30007), failure(code=21610), failure(code=30003), failure(code=30004)], T0)
     assert result.enqueued == [] and kinds(db) == []
 
 

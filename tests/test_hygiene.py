@@ -18,8 +18,8 @@ from tests.test_digest import AC2, DAY, END, H, add_failure
 
 
 def test_reasons_by_code():
-    assert HYGIENE_REASONS == {21610: "opted out", 21635: "landline", 30006: "landline", 21211: "invalid",
-                               21614: "invalid", 30005: "inactive"}
+    assert HYGIENE_REASONS == {21610: "opted out", 21635: "landline", 30006: "landline or unreachable carrier",
+                               21211: "wrong format or typo", 21614: "invalid", 30005: "inactive"}
 
 
 def test_rows_and_csv(db):
@@ -29,19 +29,22 @@ def test_rows_and_csv(db):
     add_failure(db, "SM4", 30005, END - 3 * H, recipient="=HYPERLINK(\"x\")")
     add_failure(db, "SM5", 30007, END - 1 * H, recipient="+15550000009")  # not a hygiene code
     add_failure(db, "SM6", 21211, END - 2 * DAY, recipient="+15550000008")  # outside the window
+    add_failure(db, "SM7", 21211, END - 4 * H, recipient="+1555000000")  # a digit short
     rows = hygiene_rows(db, END - DAY, END)
     assert [(r.number, r.reason, r.code, r.count) for r in rows] == [
         ("+15550000001", "opted out", 21610, 2),
         ("+442071234567", "landline", 21635, 1),
         ('=HYPERLINK("x")', "inactive", 30005, 1),
+        ("+1555000000", "wrong format or typo", 21211, 1),
     ]
     out = io.StringIO()
-    assert write_csv(rows, out) == 3
+    assert write_csv(rows, out) == 4
     lines = list(csv.reader(io.StringIO(out.getvalue())))
-    assert tuple(lines[0]) == CSV_COLUMNS == ("number", "reason", "code", "last_seen", "count", "account_sid")
-    assert lines[1] == ["+15550000001", "opted out", "21610", "2026-03-09T11:00:00Z", "2", "AC" + "1" * 32]
+    assert tuple(lines[0]) == CSV_COLUMNS == ("number", "reason", "code", "last_seen", "count", "account_sid", "action")
+    assert lines[1] == ["+15550000001", "opted out", "21610", "2026-03-09T11:00:00Z", "2", "AC" + "1" * 32, "remove"]
     assert lines[2][0] == "+442071234567" and lines[2][5] == AC2
     assert lines[3][0] == "'=HYPERLINK(\"x\")"  # a spreadsheet must not run it
+    assert lines[4][1:3] == ["wrong format or typo", "21211"] and lines[4][6] == "correct", "fix the number, keep it"
 
 
 @pytest.fixture
@@ -64,7 +67,7 @@ def test_cli_csv_file_has_full_numbers_and_is_private(cli_db, tmp_path, capsys):
     assert main(["hygiene", "--csv", str(path)]) == 0
     rows = list(csv.DictReader(path.open(encoding="utf-8")))
     assert [(r["number"], r["reason"], r["code"], r["count"]) for r in rows] == [
-        ("+15551234567", "opted out", "21610", "1"), ("+15557654321", "landline", "30006", "1")]
+        ("+15551234567", "opted out", "21610", "1"), ("+15557654321", "landline or unreachable carrier", "30006", "1")]
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert "full numbers" in capsys.readouterr().err
 
@@ -79,7 +82,7 @@ def test_cli_csv_to_stdout_and_since(cli_db, capsys):
 def test_cli_summary_is_masked(cli_db, capsys):
     assert main(["hygiene"]) == 0
     out = capsys.readouterr().out
-    assert "2 recipients to remove from your lists: 1 opted out, 1 landline." in out
+    assert "2 recipients to remove from your lists: 1 landline or unreachable carrier, 1 opted out." in out
     assert "+1••••••4567" in out and "+15551234567" not in out and "+15557654321" not in out
 
 
@@ -109,3 +112,18 @@ def test_cli_csv_refuses_a_symlink(cli_db, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "symbolic link" in err and "Traceback" not in err
     assert target.read_text() == "not ours\n" and stat.S_IMODE(os.stat(target).st_mode) == 0o644
+
+
+def test_cli_summary_counts_numbers_to_correct_apart(cli_db, capsys):
+    add_failure(cli_db, "SMc", 21211, int(time.time()) - 300, recipient="+1555123456")
+    assert main(["hygiene"]) == 0
+    out = capsys.readouterr().out
+    assert ("2 recipients to remove from your lists: 1 landline or unreachable carrier, 1 opted out."
+            " 1 number to correct (wrong format or a typo).") in out
+
+
+def test_the_digest_lists_reasons_most_first_whatever_order_the_outbox_kept():
+    from jobs.views.digest import hygiene_line
+
+    stored = {"recipients": 6, "by_reason": {"inactive": 1, "landline": 2, "opted out": 3}}  # keys sorted
+    assert hygiene_line(stored) == "6 recipients to remove from your lists: 3 opted out, 2 landline, 1 inactive."

@@ -27,7 +27,8 @@ def test_a_code_prints_its_card(capsys):
 def test_evidence_is_shown_for_support(capsys):
     assert main(["lookup", "Error", "30007"]) == 0
     out = capsys.readouterr().out
-    assert "What Support will ask for\n  3 or more contact links from the past 7 days." in out
+    assert ("What Support will ask for\n  contact links for 3 or more different contacts whose texts were marked"
+            " undelivered, from the past 7 days.") in out
     assert "Good to know\n  • " in out
 
 
@@ -82,7 +83,8 @@ def test_json_has_the_same_answer_and_exit_code(capsys, argv, code, kind):
 def test_json_card_carries_evidence(capsys):
     main(["lookup", "30008", "--json"])
     evidence = json.loads(capsys.readouterr().out)["card"]["evidence"]
-    assert evidence == {"count": 3, "window_hours": 48, "what": "message SIDs", "text": "3 or more message SIDs no older than 48 hours"}
+    assert evidence == {"count": 3, "window_hours": 48, "what": "message IDs", "status": None, "per_contact": False,
+                        "text": "3 or more message IDs no older than 48 hours"}
 
 
 def _smserror(*args):

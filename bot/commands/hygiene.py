@@ -1,5 +1,6 @@
 """smserror hygiene: recipients to take off the practice's lists (opted out, landline, invalid,
-inactive), from the failures of the last 30 days (--since).
+inactive) and numbers to correct (wrong format or a typo), from the failures of the last 30 days
+(--since).
 
 Without --csv it prints a summary with masked numbers. `--csv FILE` (or `--csv` / `--csv -`
 for stdout) writes the full list -- FULL phone numbers -- for the operator's own use: the file
@@ -13,6 +14,7 @@ import os
 import stat
 import sys
 import time
+from typing import Callable, TextIO
 
 from jobs.views.digest import hygiene_line
 from bot.settings import Settings
@@ -27,7 +29,7 @@ def add_parser(sub):
     parser.add_argument("--since", default="30d", type=since_arg(366), metavar="WINDOW",
                         help="how far back: e.g. 24h, 7d, 90d, up to 366d (default 30d)")
     parser.add_argument("--csv", nargs="?", const="-", metavar="FILE",
-                        help="write number, reason, code, last seen, count (FULL numbers) to FILE, or stdout")
+                        help="write number, reason, code, last seen, count, account, action (FULL numbers) to FILE, or stdout")
     return parser
 
 
@@ -38,31 +40,33 @@ def run(args) -> int:
     end = int(time.time())
     try:
         if args.csv:
-            return _write(args.csv, hygiene_rows(db, end - seconds, end))
+            rows = hygiene_rows(db, end - seconds, end)
+            return write_full_numbers(args.csv, lambda stream: write_csv(rows, stream))
         summary = hygiene_summary(db, end - seconds, end)
     finally:
         db.close()
     print(f"Last {label}: {hygiene_line(summary.__dict__)}")
     for example in summary.examples:
         print(f"  {example['number']}  {example['reason']} ({example['code']})")
-    if summary.recipients:
+    if summary.recipients or summary.to_correct:
         print("Full list (full numbers, for your own use): smserror hygiene --csv FILE")
     return 0
 
 
-def _write(path: str, rows) -> int:
+def write_full_numbers(path: str, write: Callable[[TextIO], int]) -> int:
+    """`write` a CSV with full numbers to `path` (mode 0600) or, for "-", stdout; the exit status."""
     if path == "-":
-        written = write_csv(rows, sys.stdout)
+        written = write(sys.stdout)
     else:
         try:
             with _private_file(path) as stream:
-                written = write_csv(rows, stream)
+                written = write(stream)
         except OSError as exc:
             symlink = exc.errno == errno.ELOOP and os.path.islink(path)
             reason = "it is a symbolic link (give the real path)" if symlink else exc.strerror or exc
             print(f"smserror: cannot write the CSV file {path!r}: {reason}", file=sys.stderr)
             return 2
-    print(f"hygiene: {written} rows with full numbers (keep them to yourself) to {'stdout' if path == '-' else path}",
+    print(f"smserror: {written} rows with full numbers (keep them to yourself) to {'stdout' if path == '-' else path}",
           file=sys.stderr)
     return 0
 

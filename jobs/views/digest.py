@@ -8,7 +8,6 @@ Block Kit's 50 blocks and Teams' 28 KB whatever the day; the text emitter shows 
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from jobs.views.model import Code, Fact, Line, Link, Section, Strong, View, line
@@ -49,22 +48,33 @@ def account_name(account: dict[str, Any]) -> str:
 
 
 def hygiene_line(hygiene: dict[str, Any]) -> str:
-    """'4 recipients to remove from your lists: 2 opted out, 1 landline, 1 inactive.'"""
+    """'4 recipients to remove from your lists: 2 opted out, 1 landline, 1 inactive. 1 number to
+    correct (wrong format or a typo).'"""
+    fix = hygiene.get("to_correct", 0)
+    to_correct = f" {plural(fix, 'number')} to correct (wrong format or a typo)." if fix else ""
     if not hygiene["recipients"]:
-        return "No recipients to remove from your lists."
-    reasons = ", ".join(f"{n:,} {reason}" for reason, n in hygiene["by_reason"].items())
-    return f"{plural(hygiene['recipients'], 'recipient')} to remove from your lists: {reasons}."
+        return "No recipients to remove from your lists." + to_correct
+    # most first: the outbox stores the report with its keys sorted, so the dict's order is lost
+    by_count = sorted(hygiene["by_reason"].items(), key=lambda kv: (-kv[1], kv[0]))
+    reasons = ", ".join(f"{n:,} {reason}" for reason, n in by_count)
+    return f"{plural(hygiene['recipients'], 'recipient')} to remove from your lists: {reasons}." + to_correct
 
 
 def evidence_line(evidence: dict[str, Any]) -> str:
-    """'For Support (3 or more message SIDs from the last 24 hours):', noting a shortfall."""
+    """'For Support (3 or more message IDs from the last 24 hours):', noting a shortfall
+    ('only 2 contacts in that window so far')."""
     have = len(evidence["examples"])
     text = f"For Support ({evidence['ask']})"
     if have < evidence["needed"]:
-        text += f": only {have} in that window so far"
-    if not re.search(r"\b(SIDs?|IDs?)\b", evidence["what"]):
-        text += "; these failed messages lead you to the contacts"
+        text += f": only {plural(have, evidence.get('unit') or 'message')} in that window so far"
     return text + ":"
+
+
+def contact_route(code: int) -> Line:
+    """How the operator turns a masked contact into the contact link Support wants."""
+    return line("Find each contact in the Inbox by their number, open their details and copy the link "
+                "from the browser. Their full numbers, for your own use only: ",
+                Code(f"smserror evidence {code} --csv FILE"))
 
 
 def summary_line(report: dict[str, Any]) -> str:
@@ -120,6 +130,8 @@ def code_section(entry: dict[str, Any], several_accounts: bool) -> Section:
         lines.append(line(Strong("First step: "), entry["first_step"]))
     evidence = entry.get("evidence")
     if evidence:
+        if evidence.get("unit") == "contact":
+            lines.append(contact_route(entry["code"]))
         lines.append(line(Strong(evidence_line(evidence))))
     return Section(
         title=line(f"{entry['code']} · {entry['title']} · {entry['category_label']}"),
