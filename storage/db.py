@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -91,13 +92,29 @@ def _prepare(path: Path) -> None:
         created = not path.exists()
         db = _connect(str(path))
         try:
-            db.execute("PRAGMA journal_mode = WAL")  # persistent in the file; a no-op once set
+            _use_wal(db)
             if created:
                 os.chmod(path, 0o600)
             migrate(db)
         finally:
             db.close()
         _prepared.add(_identity(path))
+
+
+def _use_wal(db: sqlite_utils.Database) -> None:
+    """PRAGMA journal_mode = WAL (persistent in the file; a no-op once set), waiting for the
+    write lock as the busy timeout would. Switching a new file upgrades the pragma's own read
+    lock to an exclusive one, and SQLite fails that at once rather than call the busy handler
+    (which could deadlock): processes creating the store together would get "database is locked"."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if exc.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() >= deadline:
+                raise
+        time.sleep(0.005)
 
 
 def _identity(path: Path) -> tuple[int, int] | None:

@@ -1,6 +1,6 @@
 """One store, many processes: a live `run` taking callbacks while digest, import, hygiene,
 poll --once and plain sqlite3 readers open and close the same file beside it, then a kill -9
-and a restart; a damaged or truncated store."""
+and a restart; six processes migrating a fresh store at once; a damaged or truncated store."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import requests
 from storage.alert_groups import group_key
 from storage.db import open_db
 from storage.failures import upsert_failures
+from storage.migrations import MIGRATIONS
 from tests.fakes.server import wait_until
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.twilio_api import MAIN_SID
@@ -221,6 +222,69 @@ def one_round(folder: Path, round_no: int, slack: FakeSlack, twilio_url: str) ->
     assert answered <= set(stored), f"{len(answered - set(stored))} callbacks answered 200 are missing"
     assert imported <= set(stored), f"{len(imported - set(stored))} imported failures are missing"
     assert {form["MessageSid"] for form, _ in poster.answers.values()} <= set(stored), "and those retried"
+
+
+# Imports done, then waits: each line on stdin says how to open which fresh stores, in turn, at
+# once with the other processes (which open the same stores in the same order).
+OPENER = """
+import os, sys
+from bot import cli
+from storage.db import open_db, schema_version
+print("ready", flush=True)
+for line in sys.stdin:
+    how, *stores = line.split()
+    codes = []
+    for store in stores:
+        if how == "digest":
+            os.environ["SMSERROR_DB"] = store
+            codes.append(cli.main(["digest", "--dry-run"]))
+        else:
+            db = open_db(store)
+            codes.append(0 if db.execute("SELECT count(*) FROM failures").fetchone() == (0,) and schema_version(db) else 1)
+            db.close()
+    print("done", *codes, flush=True)
+"""
+OPENERS = 6
+RACES, STORES_PER_RACE = 20, 5
+
+
+def test_six_processes_opening_a_fresh_store_at_once_migrate_it_once(tmp_path):
+    env = {"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(REPO)}
+    openers = [subprocess.Popen([sys.executable, "-c", OPENER], cwd=tmp_path, env=env,
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+               for _ in range(OPENERS)]
+    try:
+        for opener in openers:
+            assert opener.stdout.readline() == "ready\n", opener.stderr.read()
+        for race in range(RACES):
+            stores = [tmp_path / f"fresh{race}-{n}.db" for n in range(STORES_PER_RACE)]
+            for n, opener in enumerate(openers):  # two through the CLI, four through open_db
+                opener.stdin.write(" ".join(["digest" if n % 3 == 0 else "open", *map(str, stores)]) + "\n")
+            for opener in openers:
+                opener.stdin.flush()
+            for opener in openers:
+                lines = iter(opener.stdout.readline, "")
+                answer = next((line.split() for line in lines if line.startswith("done ")), None)
+                assert answer == ["done"] + ["0"] * len(stores), (race, answer, answer or opener.communicate(timeout=10))
+            for store in stores:
+                check_fresh_store(store)
+    finally:
+        for opener in openers:
+            opener.stdin.close()
+        errors = [opener.stderr.read() for opener in openers]
+        for opener in openers:
+            opener.wait(10)
+    assert all(opener.returncode == 0 for opener in openers) and not any("Traceback" in e for e in errors), errors
+
+
+def check_fresh_store(store: Path) -> None:
+    """Migrated once to the current schema, in WAL mode, private."""
+    with sqlite3.connect(store) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        names = [name for (name,) in conn.execute("SELECT name FROM sqlite_master")]
+    assert len(names) == len(set(names)) and {"failures", "outbox", "leases"} <= set(names)
+    assert os.stat(store).st_mode & 0o777 == 0o600
 
 
 def store_of_failures(path: Path, count: int = 4000) -> Path:
