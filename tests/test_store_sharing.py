@@ -314,6 +314,10 @@ def truncate_to_half(path: Path) -> None:
     os.truncate(path, path.stat().st_size // 2)
 
 
+def move_aside(path: Path) -> None:
+    path.rename(path.with_name("moved-aside.db"))
+
+
 DAMAGE = {"overwritten": overwrite_middle, "truncated": truncate_to_half}
 
 
@@ -329,3 +333,20 @@ def test_a_damaged_store_is_one_line_naming_it_and_exit_2(tmp_path, damage):
         assert result.stderr.count("\n") == 1 and "SMSERROR_DB" in result.stderr and "damaged" in result.stderr, (
             args, result.stderr)
         assert result.stdout == ""
+
+
+@pytest.mark.parametrize("damage, problem", [(overwrite_middle, "damaged or unreadable"),
+                                             (truncate_to_half, "damaged or unreadable"),
+                                             (move_aside, "unavailable")])
+def test_a_store_damaged_under_a_live_service_fails_its_health_checks(tmp_path, slack, damage, problem):
+    store = store_of_failures(tmp_path / "live.db")
+    # a slow heartbeat: no write in the store between the checks (a commit would empty every
+    # connection's page cache, and hide that a check must not read pages cached before the damage)
+    with RunProcess(service_env(store, slack, SMSERROR_LEADER_TTL="45")) as run:
+        assert signed_callback(run.url, callback(0, 0)) == 200
+        assert all(requests.get(run.url + "/healthz", timeout=5).status_code == 200 for _ in range(12))
+        damage(store)
+        for path in ["/healthz", "/readyz"] * 6:
+            answer = requests.get(run.url + path, timeout=5)
+            assert answer.status_code == 503 and answer.json()["store"] == problem, (path, answer.text)
+    assert damage is not move_aside or not store.exists(), "the check created an empty store in its place"
