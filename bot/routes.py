@@ -53,7 +53,9 @@ def _store_problem(store: LocalDb) -> str | None:
         store.check()
     except (sqlite3.Error, StoreError) as exc:
         log.warning("store check failed: %s", exc)
-        return "damaged or unreadable" if "damaged" in str(exc) else "unavailable"
+        # by describe_error's wording, not the path's: a folder may well be called "damaged"
+        damaged = str(exc).startswith(f"SMSERROR_DB {str(store.path)!r} is damaged")
+        return "damaged or unreadable" if damaged else "unavailable"
     return None
 
 
