@@ -121,8 +121,13 @@ def twilio_status_route(settings: Settings, store: LocalDb, tokens: Callable[[],
             form = parse_form(request.body, request.headers.get("content-type"))
         except MalformedForm as exc:
             return Response.text(400, str(exc))
+        try:
+            db = store.get()
+        except StoreError as exc:  # Twilio retries a 503; a 500 would log a traceback for nothing
+            log.error("status callback not stored: %s", exc)
+            return Response.text(503, "store unavailable")
         status, reason = handle_status_callback(
-            store.get(),
+            db,
             public_url=settings.public_url,
             auth_token=tokens(),
             form=form,

@@ -264,5 +264,8 @@ class HttpServer:
     def stop(self) -> None:
         self._stopping.set()
         if self._thread is not None and self._thread.is_alive():
-            self._server.pull_trigger()
+            try:
+                self._server.pull_trigger()
+            except OSError:  # the serving thread closed its wake-up pipe between our check and now
+                pass
             self._thread.join(timeout=10)

@@ -17,7 +17,7 @@ one. A sink test event's test_id is kept for `smserror streams setup`; other typ
 acknowledged and ignored.
 
 Answers: 200 taken or ignored, 400 signed but unreadable, 403 unsigned, forged or tampered,
-503 store busy. Never 500: nothing in here lets an exception escape.
+503 store unavailable. Never 500: nothing in here lets an exception escape.
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def _handle(db, public_url, tokens, main_account, body, query, signature, ingest
                 ingest(rows, "event", now)
     except sqlite3.Error as exc:
         log.error("Event Streams delivery of %d events not stored: %s", len(events), exc)
-        return 503, "store busy"
+        return 503, "store unavailable"
     if rows:
         wake()  # the courier looks again now that the alerts are committed
     ignored = len(events) - len(failures) - len(tests)

@@ -7,7 +7,7 @@ messages go to `ingest` at once (idempotent: repeats and late `sent` callbacks c
 which stores them and queues their alerts in one transaction before Twilio hears 200.
 
 Answers: 200 accepted or ignored, 400 malformed, 403 bad or unverifiable signature, 503 store
-busy. Never 500: nothing in here lets an exception escape.
+unavailable. Never 500: nothing in here lets an exception escape.
 """
 
 from __future__ import annotations
@@ -108,7 +108,7 @@ def _handle(db, public_url, auth_token, form, signature, path, ingest, now, requ
         (ingest or partial(_store_only, db))([row], "callback", now)
     except sqlite3.Error as exc:
         log.error("status callback for %s not stored: %s", sid, exc)
-        return 503, "store busy"
+        return 503, "store unavailable"
     return 200, "ok"
 
 
