@@ -8,6 +8,8 @@ resolves quiet groups and wakes groups whose snooze has ended.
 
 Nothing here talks to Slack or Teams: every message is a JSON-serialisable report with phone
 numbers already masked, stored in the outbox under a dedupe key; jobs/deliver.py sends them.
+A post names the routes its account's alerts go to (`routes`, `to_default`); its edits and
+replies go where it went (storage/outbox.py `fan_out`).
 
 Outbox kinds written here (all with destination "*"):
   alert           top-level post of a group's incident          alert:<group>:<posted_at>
@@ -253,6 +255,8 @@ def _post(db, group: AlertGroup, now: int, rules: Rules, *, repeat: bool = False
     alert_groups.save(db, group)
     mention = rules.mention_markup if group.kind == "account" else ""
     payload = group_report(db, group, now, mention=mention, channel=_channel(group, rules), repeat=repeat, rules=rules)
+    routes, to_default = rules.routes_for(group.account_sid)
+    payload["routes"], payload["to_default"] = list(routes), to_default
     if after_snooze:
         payload["after_snooze"] = after_snooze
     key = f"alert:{group.key}:{now}"

@@ -45,6 +45,11 @@ class AlertGroup:
         """Announced and not yet resolved."""
         return self.posted_at is not None and self.resolved_at is None
 
+    @property
+    def posted_in_slack(self) -> bool:
+        """Its post is a Slack message: in the default channel ("slack") or a route's ("slack:<route>")."""
+        return (self.post_destination or "").partition(":")[0] == "slack"
+
 
 def group_key(account_sid: str, error_code: int, service_sid: str | None) -> str:
     return f"{account_sid}:{int(error_code)}:{service_sid or '-'}"

@@ -21,6 +21,8 @@ from jobs.views.model import View
 from storage.knowledge import CodeInfo, Evidence, LookupResult, lookup
 from tests.test_digest import AC1, AC2
 
+AC3 = "AC" + "3" * 32
+
 DIGEST = {
     "title": "Daily SMS failure digest · Mon 9 Mar 2026",
     "period": "daily:2026-03-09",
@@ -66,6 +68,15 @@ def several_accounts() -> dict:
     return report
 
 
+def fleet_digest() -> dict:
+    """The fleet's digest over three accounts: it leads with the clinics that changed most."""
+    report = several_accounts()
+    report["changed"] = [{"sid": AC2, "name": "Glow <Clinic>", "total": 1, "previous": 9},
+                         {"sid": AC1, "name": "", "total": 4, "previous": 0},
+                         {"sid": AC3, "name": "", "total": 0, "previous": 2}]
+    return report
+
+
 def quiet_day() -> dict:
     report = copy.deepcopy(DIGEST)
     report.update(total=0, previous_total=3, codes=[], accounts=[], daily_total=[0, 0, 0, 3, 0, 0, 0],
@@ -106,6 +117,7 @@ def sample_views() -> dict[str, View]:
         "digest": digest_view(DIGEST),
         "digest, several accounts": digest_view(several_accounts()),
         "digest, quiet day": digest_view(quiet_day()),
+        "digest, fleet": digest_view(fleet_digest()),
         "digest fixes": fixes_view(DIGEST),
         "alert firing": alert_view(ALERT),
         "alert acknowledged": alert_view(ACKED),
