@@ -1,6 +1,7 @@
 """Alert rules: which codes alert, when, how often and where. Defaults here; an optional TOML
 file (setting SMSERROR_RULES) overrides any of them. See docs/alerts.md for the format, and
-docs/fleet.md for `[[routes]]` (a group of accounts' own Slack channel and Teams webhook).
+docs/fleet.md for `[[routes]]` (a group of accounts' own Slack channel and Teams webhook) and
+`[fleet]` (one alert when the same code hits many accounts at once).
 
 A bad file raises ConfigError naming the file and the problem; the CLI turns that into exit 2.
 """
@@ -16,6 +17,7 @@ from typing import Any
 from jobs.config import ConfigError
 
 HOUR = 3600
+MINUTE = 60
 
 # Every send of a kind fails until someone acts (the account, a campaign or registration, a
 # sending number, the brand's daily cap, a country's sender registration, the picture domain):
@@ -57,6 +59,10 @@ class Rules:
     examples: int = 10                 # message SIDs shown by "Show examples"
     channels: dict[str, str] = field(default_factory=dict)  # category -> Slack channel ID
     routes: tuple[Route, ...] = ()
+    fleet: bool = False                # a [fleet] table turns fleet alerts on
+    fleet_min_accounts: int = 3        # the same code in at least this many accounts …
+    fleet_min_per_account: int = 3     # … each with at least this many failures …
+    fleet_window: int = 15 * MINUTE    # … within this long
     source: str = "defaults"
 
     def kind_of(self, code: int) -> str | None:
@@ -236,6 +242,11 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
         "min_count": ("spike_min_count", _number(int, 1, 1_000_000)),
         "baseline_days": ("baseline_days", _number(int, 1, 90)),
     },
+    "fleet": {
+        "min_accounts": ("fleet_min_accounts", _number(int, 2, 100_000)),
+        "min_per_account": ("fleet_min_per_account", _number(int, 1, 1_000_000)),
+        "window": ("fleet_window", _duration),
+    },
 }
 
 
@@ -253,6 +264,8 @@ def parse_rules(data: dict[str, Any], source: str = "rules") -> Rules:
             raise ValueError(f"unknown table [{table}] (known: {', '.join([*_SCHEMA, 'channels', 'routes'])})")
         if not isinstance(value, dict):
             raise ValueError(f"{table} must be a table ([{table}])")
+        if table == "fleet":
+            changes["fleet"] = True
         for key, raw in value.items():
             if key not in _SCHEMA[table]:
                 raise ValueError(f"unknown key {table}.{key} (known: {', '.join(_SCHEMA[table])})")

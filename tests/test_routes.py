@@ -195,8 +195,12 @@ SID = "AC" + "ab" * 16
      f"[[routes]]\nname = 'x'\naccounts = ['{SID}']\nslack_channel = 'C0GLOW0002'", "two routes are named 'x'"),
     (f"[[routes]]\nname = 'x'\naccounts = ['{SID}']\nslack_channel = 'C0GLOW0001'\n"
      f"[[routes]]\nname = 'y'\naccounts = ['{SID}']\nslack_channel = 'C0GLOW0002'", "route 'y' gets no account"),
+    ("[fleet]\nmin_accounts = 1", "fleet.min_accounts must be between 2"),
+    ("[fleet]\nmin_per_account = 0", "fleet.min_per_account must be between 1"),
+    ("[fleet]\nwindow = 'soon'", "fleet.window must be a duration"),
+    ("[fleet]\naccounts = 3", "unknown key fleet.accounts"),
 ])
-def test_bad_routes_name_the_file_and_the_problem(tmp_path, text, problem):
+def test_bad_routes_and_fleet_settings_name_the_file_and_the_problem(tmp_path, text, problem):
     test_bad_rules_name_the_file_and_the_problem(tmp_path, text, problem)
 
 
