@@ -1,6 +1,8 @@
 """Where outbox items go: Slack (Web API through slack_sdk's WebClient), a Teams Workflows
 webhook (urllib), or stdout when neither is configured. Each renders the item itself (Block
 Kit / Adaptive Card / one plain line) and raises jobs.deliver.DeliveryError for failures.
+Each `[[routes]]` of the rules adds its own: "slack:<route>" posting in the route's channel,
+"teams:<route>" to the route's webhook.
 
 One claim, one request: retries belong to the outbox. A request that may have reached Slack (a
 timeout, a dropped connection, a 5xx) is marked "outcome unknown", and the next attempt, made
@@ -28,6 +30,7 @@ from bot.emit import text as text_emit
 from bot.settings import ConfigError, Settings
 from jobs.deliver import DeliveryError
 from jobs.retry_after import retry_after
+from jobs.rules import Route, Rules, load_rules
 from jobs.views import view_for
 from storage.outbox import OutboxItem
 
@@ -62,16 +65,23 @@ def slack_client(settings: Settings) -> WebClient:
                      retry_handlers=[])
 
 
+def _name(kind: str, route: Route | None) -> str:
+    return kind if route is None else f"{kind}:{route.name}"
+
+
 class SlackDestination:
-    name = "slack"
     kinds = None  # shows everything, edits and thread replies included
 
-    def __init__(self, client: WebClient, channel: str) -> None:
+    def __init__(self, client: WebClient, channel: str, route: Route | None = None) -> None:
         self.client = client
         self.channel = channel
+        self.route = route
+        self.name = _name("slack", route)
         self.settle_seconds = settle_seconds(client.timeout)
 
     def _channel(self, item: OutboxItem) -> str:
+        if self.route is not None:  # a route's channel takes all its alerts: the category channels are the default's
+            return self.channel
         source = item.parent.payload if item.parent is not None else item.payload
         return source.get("channel") or self.channel
 
@@ -153,12 +163,13 @@ class TeamsDestination:
     and digests. It cannot be asked what it received either: after a crash in mid-post a card
     may be posted twice (never lost)."""
 
-    name = "teams"
     kinds = frozenset({"alert", "alert-resolved", "digest", "digest-fixes"})
 
-    def __init__(self, url: str, timeout: float = TEAMS_TIMEOUT) -> None:
+    def __init__(self, url: str, timeout: float = TEAMS_TIMEOUT, route: Route | None = None) -> None:
         self.url = url  # holds a signature: never logged
         self.timeout = timeout
+        self.route = route
+        self.name = _name("teams", route)
         self.settle_seconds = settle_seconds(timeout)
 
     def send(self, item: OutboxItem) -> str:
@@ -189,6 +200,7 @@ class TeamsDestination:
 class StdoutDestination:
     name = "stdout"
     kinds = None
+    route = None
     settle_seconds = 1
 
     def __init__(self, stream: TextIO | None = None) -> None:
@@ -204,18 +216,29 @@ class StdoutDestination:
         print(f"[{item.payload.get('state', 'updated')}] {view.fallback}", file=self.stream or sys.stdout, flush=True)
 
 
-def build_destinations(settings: Settings, stream: TextIO | None = None) -> list:
+def build_destinations(settings: Settings, stream: TextIO | None = None, rules: Rules | None = None) -> list:
     """Slack when SLACK_BOT_TOKEN and SLACK_CHANNEL are set, Teams when TEAMS_WEBHOOK_URL is;
     stdout when neither is, unless Slack credentials are set: then the operator meant to post,
-    and printing (and marking sent) would lose the digest and the alerts."""
+    and printing (and marking sent) would lose the digest and the alerts. Then each route's own
+    (`rules`, else read from SMSERROR_RULES): a route's channel needs the Slack bot token."""
     if settings.lacks_channel:
         raise ConfigError("SLACK_CHANNEL is not set: Slack credentials are, but there is no channel to post "
                           "digests and alerts in (set SLACK_CHANNEL, or TEAMS_WEBHOOK_URL)")
+    rules = load_rules(settings.rules_path) if rules is None else rules
+    client = slack_client(settings) if settings.slack_bot_token else None
     destinations: list = []
     if settings.slack_configured:
-        destinations.append(SlackDestination(slack_client(settings), settings.slack_channel))
+        destinations.append(SlackDestination(client, settings.slack_channel))
     if settings.teams_webhook_url:
         destinations.append(TeamsDestination(settings.teams_webhook_url))
     if not destinations:
         destinations.append(StdoutDestination(stream))
+    for route in rules.routes:
+        if route.slack_channel:
+            if client is None:
+                raise ConfigError(f"SLACK_BOT_TOKEN is not set: the route {route.name!r} in SMSERROR_RULES posts "
+                                  f"in Slack channel {route.slack_channel}")
+            destinations.append(SlackDestination(client, route.slack_channel, route))
+        if route.teams_webhook_url:
+            destinations.append(TeamsDestination(route.teams_webhook_url, route=route))
     return destinations

@@ -6,8 +6,15 @@ and spike rates are read from it, which also makes `observe` idempotent (calling
 the same failures enqueues nothing new). Call `check_resolved(db, now, rules)` on every poll: it
 resolves quiet groups and wakes groups whose snooze has ended.
 
+With `[fleet]` in the rules, `observe` also watches every code but the contact category's
+(one patient's number each) across accounts: when it hits `fleet_min_accounts` accounts, each
+with `fleet_min_per_account` failures within `fleet_window`, the fleet group `fleet:<code>`
+alerts in the default destinations, and then updates and resolves like any group.
+
 Nothing here talks to Slack or Teams: every message is a JSON-serialisable report with phone
 numbers already masked, stored in the outbox under a dedupe key; jobs/deliver.py sends them.
+A post names the routes its account's alerts go to (`routes`, `to_default`); its edits and
+replies go where it went (storage/outbox.py `fan_out`).
 
 Outbox kinds written here (all with destination "*"):
   alert           top-level post of a group's incident          alert:<group>:<posted_at>
@@ -28,7 +35,8 @@ from typing import Any, Iterable
 from jobs.rules import DEFAULT_RULES, Rules
 from storage import knowledge
 from storage import alert_groups, outbox
-from storage.alert_groups import AlertGroup, group_key
+from storage.alert_groups import FLEET, AlertGroup, fleet_key, group_key
+from storage.digest_queries import account_names
 from storage.db import transaction
 from storage.privacy import mask_number
 
@@ -65,26 +73,42 @@ def describe(code: int) -> dict[str, Any]:
 _GROUP_WHERE = "account_sid = ? AND error_code = ? AND COALESCE(service_sid, '') = ?"
 
 
-def _group_params(group: AlertGroup) -> tuple:
-    return (group.account_sid, group.error_code, group.service_sid or "")
+def _scope(group: AlertGroup) -> tuple[str, tuple]:
+    """The failures a group counts: its account's, service's and code's (a fleet group: the code's,
+    in every account)."""
+    if group.kind == "fleet":
+        return "error_code = ?", (group.error_code,)
+    return _GROUP_WHERE, (group.account_sid, group.error_code, group.service_sid or "")
 
 
-def _count(db, account_sid: str, code: int, service_sid: str, since: int, until: int | None = None) -> int:
-    sql = f"SELECT COUNT(*) FROM failures WHERE {_GROUP_WHERE} AND sent_at >= ?"
-    params: list = [account_sid, code, service_sid, since]
+def _count(db, scope: tuple[str, tuple], since: int, until: int | None = None) -> int:
+    where, params = scope
+    sql = f"SELECT COUNT(*) FROM failures WHERE {where} AND sent_at >= ?"
+    args: list = [*params, since]
     if until is not None:
         sql += " AND sent_at < ?"
-        params.append(until)
-    return db.execute(sql, params).fetchone()[0]
+        args.append(until)
+    return db.execute(sql, args).fetchone()[0]
 
 
 def spike_rate(db, account_sid: str, code: int, service_sid: str, now: int, rules: Rules) -> tuple[int, float]:
     """(failures in the last hour, average failures per hour over the baseline days before it)."""
+    scope = (_GROUP_WHERE, (account_sid, code, service_sid))
     hour_ago = now - 3600
-    last_hour = _count(db, account_sid, code, service_sid, hour_ago + 1, now + 1)
+    last_hour = _count(db, scope, hour_ago + 1, now + 1)
     hours = rules.baseline_days * 24
-    baseline = _count(db, account_sid, code, service_sid, hour_ago - hours * 3600 + 1, hour_ago + 1) / hours
+    baseline = _count(db, scope, hour_ago - hours * 3600 + 1, hour_ago + 1) / hours
     return last_hour, baseline
+
+
+def fleet_accounts(db, code: int, since: int, until: int, min_failures: int) -> list[tuple[str, int, int]]:
+    """[(account SID, failures, the first one's time)] of every account with at least
+    `min_failures` of `code` sent in [since, until], most first."""
+    return db.execute(
+        "SELECT account_sid, COUNT(*) AS n, MIN(sent_at) FROM failures WHERE error_code = ? AND sent_at BETWEEN ? AND ?"
+        " GROUP BY account_sid HAVING n >= ? ORDER BY n DESC, account_sid",
+        (code, since, until, min_failures),
+    ).fetchall()
 
 
 def is_spike(last_hour: int, baseline: float, rules: Rules) -> bool:
@@ -96,22 +120,35 @@ def examples(db, key: str, limit: int = 10) -> list[dict[str, Any]]:
     group = alert_groups.get(db, key)
     if group is None:
         return []
+    where, params = _scope(group)
     rows = db.execute(
-        f"SELECT sid, sent_at, sender, recipient FROM failures WHERE {_GROUP_WHERE} AND sent_at >= ?"
+        f"SELECT sid, sent_at, sender, recipient FROM failures WHERE {where} AND sent_at >= ?"
         " ORDER BY sent_at DESC, sid LIMIT ?",
-        (*_group_params(group), group.first_seen, int(limit)),
+        (*params, group.first_seen, int(limit)),
     ).fetchall()
     return [{"sid": sid, "sent_at": sent_at, "sender": mask_number(sender), "recipient": mask_number(recipient)}
             for sid, sent_at, sender, recipient in rows]
 
 
 def _senders(db, group: AlertGroup, limit: int = 3) -> list[str]:
+    where, params = _scope(group)
     rows = db.execute(
-        f"SELECT sender, COUNT(*) AS n FROM failures WHERE {_GROUP_WHERE} AND sent_at >= ?"
+        f"SELECT sender, COUNT(*) AS n FROM failures WHERE {where} AND sent_at >= ?"
         " GROUP BY sender ORDER BY n DESC, sender LIMIT ?",
-        (*_group_params(group), group.first_seen, limit),
+        (*params, group.first_seen, limit),
     ).fetchall()
     return [mask_number(sender) for sender, _ in rows]
+
+
+def _fleet_report(db, group: AlertGroup, rules: Rules) -> dict[str, Any]:
+    """The accounts a fleet incident has hit so far (at least the rules' failures each), named."""
+    names = account_names(db)
+    hit = fleet_accounts(db, group.error_code, group.first_seen, group.last_seen, rules.fleet_min_per_account)
+    return {
+        "accounts": [{"sid": sid, "name": names.get(sid, ""), "count": n} for sid, n, _ in hit],
+        "fleet": {"min_accounts": rules.fleet_min_accounts, "min_per_account": rules.fleet_min_per_account,
+                  "window": rules.fleet_window},
+    }
 
 
 # -- the report every renderer reads -------------------------------------------------------
@@ -138,7 +175,7 @@ def group_report(db, group: AlertGroup, now: int, *, rules: Rules, mention: str 
         "snoozed_until": group.snoozed_until if group.snoozed(now) else None,
         "snoozed_by": group.snoozed_by if group.snoozed(now) else None,
         "snooze_choices": list(rules.snooze_choices),
-        "senders": _senders(db, group),
+        "senders": [] if group.kind == "fleet" else _senders(db, group),
         "latest": (examples(db, group.key, 1) or [None])[0],
         "mention": mention,
         "channel": channel,
@@ -149,6 +186,8 @@ def group_report(db, group: AlertGroup, now: int, *, rules: Rules, mention: str 
     if group.kind == "spike":
         last_hour, baseline = spike_rate(db, group.account_sid, group.error_code, group.service_sid, now, rules)
         report["spike"] = {"last_hour": last_hour, "baseline_per_hour": round(baseline, 2)}
+    if group.kind == "fleet":
+        report.update(_fleet_report(db, group, rules))
     return report
 
 
@@ -176,17 +215,36 @@ def _valid(failure: dict) -> tuple[str, int, str, int] | None:
 def observe(db, new_failures: Iterable[dict], now: int, rules: Rules = DEFAULT_RULES) -> ObserveResult:
     """Group new failures and enqueue what the channel should see. Account-level codes alert on
     the first sighting; spike codes only when their last-hour rate is a spike; everything else
-    is left to the digest."""
+    is left to the digest. With `[fleet]`, a code hitting many accounts at once alerts too."""
     now = int(now)
     result = ObserveResult()
     batches: dict[str, list[tuple[str, int, str, int]]] = defaultdict(list)
+    fleet: dict[int, list[int]] = defaultdict(list)
     for failure in new_failures:
         parts = _valid(failure)
-        if parts is None or rules.kind_of(parts[1]) is None or parts[3] < now - rules.max_age:
+        if parts is None or parts[3] < now - rules.max_age:
             result.ignored += 1
+            continue
+        watched = rules.fleet and knowledge.category_of(parts[1]) != "contact"
+        if watched:
+            fleet[parts[1]].append(parts[3])
+        if rules.kind_of(parts[1]) is None:
+            result.ignored += not watched
             continue
         batches[group_key(parts[0], parts[1], parts[2])].append(parts)
     with transaction(db):
+        for code, times in fleet.items():
+            latest = max(times)
+            hit = fleet_accounts(db, code, latest - rules.fleet_window, latest, rules.fleet_min_per_account)
+            if len(hit) < rules.fleet_min_accounts:
+                continue  # below the line: an open fleet group stays quiet, and resolves once quiet long enough
+            earliest = min(first for *_, first in hit)  # the incident began with the failures that make it one
+            key = fleet_key(code)
+            group = alert_groups.get(db, key) or AlertGroup(
+                key=key, account_sid=FLEET, error_code=code, service_sid="", kind="fleet", count=0,
+                first_seen=earliest, last_seen=latest)
+            result.groups.append(key)
+            result.enqueued += _advance(db, group, earliest, latest, now, rules)
         for key, batch in batches.items():
             account_sid, code, service_sid, _ = batch[0]
             kind = rules.kind_of(code)
@@ -212,7 +270,7 @@ def _advance(db, group: AlertGroup, earliest: int, latest: int, now: int, rules:
     group.first_seen = min(group.first_seen, earliest)
     group.last_seen = max(group.last_seen, latest)
     previous = 0 if (new_incident or reopened) else group.count
-    group.count = max(_count(db, *_group_params(group), group.first_seen), previous, 1)
+    group.count = max(_count(db, _scope(group), group.first_seen), previous, 1)
     enqueued: list[str] = []
     if group.snoozed(now):
         group.snooze_missed += group.count - previous
@@ -251,8 +309,10 @@ def _post(db, group: AlertGroup, now: int, rules: Rules, *, repeat: bool = False
     """A new top-level post for the group's incident (its edits and replies hang off the newest)."""
     group.posted_at, group.post_destination, group.post_channel, group.post_ref = now, None, None, None
     alert_groups.save(db, group)
-    mention = rules.mention_markup if group.kind == "account" else ""
+    mention = rules.mention_markup if group.kind in ("account", "fleet") else ""
     payload = group_report(db, group, now, mention=mention, channel=_channel(group, rules), repeat=repeat, rules=rules)
+    routes, to_default = ((), True) if group.kind == "fleet" else rules.routes_for(group.account_sid)
+    payload["routes"], payload["to_default"] = list(routes), to_default
     if after_snooze:
         payload["after_snooze"] = after_snooze
     key = f"alert:{group.key}:{now}"
@@ -298,9 +358,10 @@ def _last_told(db, group: AlertGroup, parent: str) -> tuple[int, int]:
 def _last_heard(db, group: AlertGroup) -> int:
     """When we last learned of a failure of the incident: its time, or when we stored it if that
     was later (a poll catching up finds a failure hours after it happened)."""
+    where, params = _scope(group)
     stored = db.execute(
-        f"SELECT MAX(first_seen) FROM failures WHERE {_GROUP_WHERE} AND sent_at BETWEEN ? AND ?",
-        (*_group_params(group), group.first_seen, group.last_seen),
+        f"SELECT MAX(first_seen) FROM failures WHERE {where} AND sent_at BETWEEN ? AND ?",
+        (*params, group.first_seen, group.last_seen),
     ).fetchone()[0]
     return max(group.last_seen, stored or 0)
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable, Protocol, runtime_checkable
 
 from jobs import alerts
-from jobs.rules import DEFAULT_RULES, Rules
+from jobs.rules import DEFAULT_RULES, Route, Rules
 from storage import alert_groups, leases, outbox
 from storage.db import transaction
 from storage.leases import Lease
@@ -50,8 +50,9 @@ class DeliveryError(Exception):
 
 @runtime_checkable
 class Destination(Protocol):
-    name: str                       # "slack", "teams", "stdout": the outbox's destination column
+    name: str                       # "slack", "teams", "stdout", "slack:<route>"…: the outbox's destination column
     kinds: frozenset[str] | None    # outbox kinds it shows (None: all)
+    route: Route | None             # the route whose accounts it serves; None: a default destination
     settle_seconds: float           # longest a send can take: after it, the post exists or never will
 
     def send(self, item: OutboxItem) -> str | None:
@@ -106,7 +107,8 @@ def deliver_due(db, destinations: Iterable[Destination], now: float | None = Non
     if not by_name or report.leader:
         report.waiting = len(outbox.pending(db))
         return report
-    outbox.fan_out(db, clock(), {name: d.kinds for name, d in by_name.items()})
+    routes = {name: d.route.name for name, d in by_name.items() if getattr(d, "route", None) is not None}
+    outbox.fan_out(db, clock(), {name: d.kinds for name, d in by_name.items()}, routes)
     items = outbox.due(db, clock(), set(by_name), limit=limit)
     newest_edit: dict[tuple[str, str], int] = {}
     for item in items:

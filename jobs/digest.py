@@ -2,9 +2,11 @@
 the first thing to do, the trend, and the evidence Support will ask for.
 
 Data flows one way: the store (storage/digest_queries.py) -> `build_report` -> a DigestReport,
-a plain JSON-serialisable dict shape -> the renderers (bot/digest_blocks.py for Slack,
-bot/digest_cards.py for Teams, bot/digest_text.py for the terminal). Posting goes through the
-outbox: `enqueue_digest` stores one row per destination, `jobs.deliver.deliver_due` sends them.
+a plain JSON-serialisable dict shape -> the views (jobs/views/digest.py) and their emitters.
+Posting goes through the outbox: `enqueue_digest` stores one row per destination,
+`jobs.deliver.deliver_due` sends them. The default destinations get the whole fleet's digest,
+leading with the accounts that changed most; a route's destinations (`[[routes]]` in the rules)
+get the digest of the route's accounts alone.
 
 Entry points:
 - `run_due_digest(db, digest_at, tz, destinations, now=None)`: the scheduled digest and the start-up catch-up.
@@ -20,11 +22,11 @@ import re
 import time as _time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, time, timezone
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
 from jobs.deliver import deliver_due
-from jobs.rules import DEFAULT_RULES, Rules
+from jobs.rules import DEFAULT_RULES, Route, Rules
 from jobs.scheduler import DIGEST_GRACE, DigestPeriod, digest_due
 from storage import digest_queries as q
 from storage import digest_runs, knowledge, outbox
@@ -37,6 +39,7 @@ FIXES_KIND = "digest-fixes"
 TREND_DAYS = 7
 EVIDENCE_MIN = 3  # the article: "collect 3 or more examples"
 HYGIENE_EXAMPLES = 5
+CHANGED_ACCOUNTS = 5  # "clinics that changed most", at the top of the fleet's digest
 MAX_SINCE_SECONDS = 31 * q.DAY
 
 
@@ -105,6 +108,9 @@ class DigestReport:
     accounts: list[dict[str, Any]]  # {"sid", "name", "total"}, most first
     codes: list[CodeEntry]
     hygiene: HygieneSummary
+    route: str = ""  # the route whose accounts it covers; "" for the whole fleet
+    # the fleet's accounts that changed most against the previous window: {"sid", "name", "total", "previous"}
+    changed: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -156,12 +162,15 @@ def build_report(
     title: str,
     window_label: str,
     now: int | None = None,
+    route: Route | None = None,
 ) -> DigestReport:
-    """Everything the digest shows, for failures sent in [start, end)."""
+    """Everything the digest shows, for failures sent in [start, end): the whole fleet's, or
+    the `route`'s accounts' alone."""
     length = end - start
-    by_code_account = q.counts_by_code_account(db, start, end)
-    previous = q.counts_by_code(db, start - length, start)
-    series = q.daily_series(db, end, TREND_DAYS)
+    accounts = route.accounts if route else None
+    by_code_account = q.counts_by_code_account(db, start, end, accounts)
+    previous = q.counts_by_code(db, start - length, start, accounts)
+    series = q.daily_series(db, end, TREND_DAYS, accounts)
     names = q.account_names(db)
 
     entries: list[CodeEntry] = []
@@ -169,11 +178,12 @@ def build_report(
     for code, per_account in by_code_account.items():
         for account, count in per_account.items():
             account_totals[account] = account_totals.get(account, 0) + count
-        entries.append(_code_entry(db, code, per_account, previous.get(code, 0), series.get(code), start, end))
+        entries.append(_code_entry(db, code, per_account, previous.get(code, 0), series.get(code), start, end,
+                                   accounts))
     entries.sort(key=lambda e: (-e.count, e.code))
 
     daily_total = [sum(days[i] for days in series.values()) for i in range(TREND_DAYS)]
-    accounts = [
+    listed = [
         {"sid": sid, "name": mask_numbers_in_text(names.get(sid, "")), "total": total}
         for sid, total in sorted(account_totals.items(), key=lambda kv: (-kv[1], kv[0]))
     ]
@@ -189,14 +199,28 @@ def build_report(
         total=sum(e.count for e in entries),
         previous_total=sum(previous.values()),
         daily_total=daily_total,
-        accounts=accounts,
+        accounts=listed,
         codes=entries,
-        hygiene=hygiene_summary(db, start, end),
+        hygiene=hygiene_summary(db, start, end, accounts=accounts),
+        route=route.name if route else "",
+        changed=[] if route else _changed(account_totals, q.counts_by_account(db, start - length, start), names),
     )
 
 
+def _changed(totals: dict[str, int], previous: dict[str, int], names: dict[str, str]) -> list[dict[str, Any]]:
+    """The accounts whose failures changed most against the previous window (up or down), when
+    there are several to compare."""
+    sids = set(totals) | set(previous)
+    if len(sids) < 2:
+        return []
+    moved = [sid for sid in sids if totals.get(sid, 0) != previous.get(sid, 0)]
+    moved.sort(key=lambda sid: (-abs(totals.get(sid, 0) - previous.get(sid, 0)), -totals.get(sid, 0), sid))
+    return [{"sid": sid, "name": mask_numbers_in_text(names.get(sid, "")), "total": totals.get(sid, 0),
+             "previous": previous.get(sid, 0)} for sid in moved[:CHANGED_ACCOUNTS]]
+
+
 def _code_entry(db, code: int, per_account: dict[str, int], previous: int, daily: list[int] | None,
-                start: int, end: int) -> CodeEntry:
+                start: int, end: int, accounts: q.Accounts) -> CodeEntry:
     info = knowledge.get(code)
     return CodeEntry(
         code=code,
@@ -211,12 +235,12 @@ def _code_entry(db, code: int, per_account: dict[str, int], previous: int, daily
         category=info.category if info else "other",
         category_label=info.category_label if info else knowledge.CATEGORY_LABELS["other"],
         docs_url=knowledge.docs_url(code),
-        evidence=evidence_entry(db, code, info.evidence, start, end) if info and info.evidence else None,
+        evidence=evidence_entry(db, code, info.evidence, start, end, accounts) if info and info.evidence else None,
         steps=[mask_numbers_in_text(step) for step in info.steps] if info else [],
     )
 
 
-def evidence_rows(db, code: int, evidence: knowledge.Evidence, start: int, end: int
+def evidence_rows(db, code: int, evidence: knowledge.Evidence, start: int, end: int, accounts: q.Accounts = None
                   ) -> tuple[int, int, list[q.EvidenceRow], int]:
     """(window start, examples needed, the examples, how many qualify) by the article's rule:
     the window it names, ending at `end` (with no named window, as for 30024, from `start`);
@@ -224,13 +248,14 @@ def evidence_rows(db, code: int, evidence: knowledge.Evidence, start: int, end: 
     ev_start = end - evidence.window_hours * 3600 if evidence.window_hours else start
     needed = max(EVIDENCE_MIN, evidence.count)
     rows, available = q.evidence_examples(db, code, ev_start, end, needed, status=evidence.status,
-                                          per_contact=evidence.per_contact)
+                                          per_contact=evidence.per_contact, accounts=accounts)
     return ev_start, needed, rows, available
 
 
-def evidence_entry(db, code: int, evidence: knowledge.Evidence, start: int, end: int) -> EvidenceEntry:
+def evidence_entry(db, code: int, evidence: knowledge.Evidence, start: int, end: int,
+                   accounts: q.Accounts = None) -> EvidenceEntry:
     """The examples as the digest shows them: numbers masked."""
-    ev_start, needed, rows, available = evidence_rows(db, code, evidence, start, end)
+    ev_start, needed, rows, available = evidence_rows(db, code, evidence, start, end, accounts)
     return EvidenceEntry(
         ask=evidence.describe(),
         what=evidence.what,
@@ -245,8 +270,9 @@ def evidence_entry(db, code: int, evidence: knowledge.Evidence, start: int, end:
     )
 
 
-def hygiene_summary(db, start: int, end: int, examples: int = HYGIENE_EXAMPLES) -> HygieneSummary:
-    rows = q.hygiene_rows(db, start, end)
+def hygiene_summary(db, start: int, end: int, examples: int = HYGIENE_EXAMPLES,
+                    accounts: q.Accounts = None) -> HygieneSummary:
+    rows = q.hygiene_rows(db, start, end, accounts)
     by_reason: dict[str, set[str]] = {}
     to_correct: set[str] = set()
     for row in rows:
@@ -270,20 +296,26 @@ def hygiene_summary(db, start: int, end: int, examples: int = HYGIENE_EXAMPLES) 
     )
 
 
-def build_period_report(db, period: DigestPeriod, tz: ZoneInfo, now: int | None = None) -> DigestReport:
+def build_period_report(db, period: DigestPeriod, tz: ZoneInfo, now: int | None = None,
+                        route: Route | None = None) -> DigestReport:
     start, end = int(period.start.timestamp()), int(period.end.timestamp())
     day = period.end.astimezone(tz)
     return build_report(
-        db, start, end, tz=tz, period=period.key, now=now,
-        title=f"Daily SMS failure digest · {day:%a} {day.day} {day:%b %Y}",
+        db, start, end, tz=tz, period=period.key, now=now, route=route,
+        title=f"Daily SMS failure digest{_of(route)} · {day:%a} {day.day} {day:%b %Y}",
         window_label=_hours_label(end - start),
     )
 
 
-def build_window_report(db, seconds: int, label: str, tz: ZoneInfo, now: int | None = None) -> DigestReport:
+def build_window_report(db, seconds: int, label: str, tz: ZoneInfo, now: int | None = None,
+                        route: Route | None = None) -> DigestReport:
     end = int(_time.time() if now is None else now)
     return build_report(db, end - seconds, end, tz=tz, period=f"since:{label.replace(' ', '')}", now=end,
-                        title=f"SMS failure digest · last {label}", window_label=label)
+                        title=f"SMS failure digest{_of(route)} · last {label}", window_label=label, route=route)
+
+
+def _of(route: Route | None) -> str:
+    return f" · {route.name}" if route else ""
 
 
 def _hours_label(seconds: int) -> str:
@@ -303,22 +335,35 @@ def dedupe_key(report: DigestReport | dict[str, Any]) -> str:
     return f"digest:{data['period']}:{data['end'] // 60}"
 
 
-def enqueue_digest(db, report: DigestReport, destinations: Iterable, now: int, *, claim_period: bool) -> bool:
-    """Store the report for each destination, in one transaction. With `claim_period`, the
-    period is recorded in digest_runs in the same transaction, and nothing is enqueued when it
-    was already there. Returns whether anything new was enqueued."""
-    payload = report.to_dict()
-    key = dedupe_key(report)
+def scoped(build: Callable[[Route | None], DigestReport], destinations: Iterable) -> list[tuple[DigestReport, list]]:
+    """[(report, the destinations that get it)]: first the whole fleet's, for the default
+    destinations (it is the one the period is claimed with), then each route's own, for the
+    route's destinations."""
+    by_route: dict[Route | None, list] = {None: []}
+    for destination in destinations:
+        by_route.setdefault(getattr(destination, "route", None), []).append(destination)
+    return [(build(route), members) for route, members in by_route.items()]
+
+
+def enqueue_digest(db, reports: list[tuple[DigestReport, list]], now: int, *, claim_period: bool) -> bool:
+    """Store each report for each of its destinations, in one transaction. With `claim_period`,
+    the period (of the first report, the fleet's) is recorded in digest_runs in the same
+    transaction, and nothing is enqueued when it was already there. Returns whether anything new
+    was enqueued."""
+    fleet = reports[0][0]
     with transaction(db):
-        if claim_period and not digest_runs.claim(db, report.period, now, report.total):
+        if claim_period and not digest_runs.claim(db, fleet.period, now, fleet.total):
             return False
         added = False
-        for destination in destinations:
-            added |= outbox.enqueue(db, outbox.destination_key(key, destination.name), DIGEST_KIND, payload, now,
-                                    destination=destination.name)
-            if report.codes:  # every fix step of every listed code, in the post's thread
-                outbox.enqueue(db, outbox.destination_key(f"{key}:fixes", destination.name), FIXES_KIND,
-                               {**payload, "parent": key}, now, destination=destination.name)
+        for report, destinations in reports:
+            payload = report.to_dict()
+            key = dedupe_key(report)
+            for destination in destinations:
+                added |= outbox.enqueue(db, outbox.destination_key(key, destination.name), DIGEST_KIND, payload, now,
+                                        destination=destination.name)
+                if report.codes:  # every fix step of every listed code, in the post's thread
+                    outbox.enqueue(db, outbox.destination_key(f"{key}:fixes", destination.name), FIXES_KIND,
+                                   {**payload, "parent": key}, now, destination=destination.name)
         return added
 
 
@@ -339,16 +384,16 @@ def run_due_digest(db, digest_at: time, tz: ZoneInfo, destinations: list, now: d
     if period is None:
         return None
     epoch = int(now.timestamp())
-    report = build_period_report(db, period, tz, now=epoch)
-    if not enqueue_digest(db, report, destinations, epoch, claim_period=True):
+    reports = scoped(lambda route: build_period_report(db, period, tz, now=epoch, route=route), destinations)
+    if not enqueue_digest(db, reports, epoch, claim_period=True):
         return None  # someone else claimed it between digest_due and here
-    return DigestOutcome(report, True, deliver_due(db, destinations, epoch, lease=lease, rules=rules))
+    return DigestOutcome(reports[0][0], True, deliver_due(db, destinations, epoch, lease=lease, rules=rules))
 
 
 def run_window_digest(db, tz: ZoneInfo, seconds: int, label: str, destinations: list,
                       now: int | None = None, rules: Rules = DEFAULT_RULES) -> DigestOutcome:
     """`smserror digest --since …`: the last `seconds`, posted to every destination."""
     now = int(_time.time() if now is None else now)
-    report = build_window_report(db, seconds, label, tz, now=now)
-    enqueued = enqueue_digest(db, report, destinations, now, claim_period=False)
-    return DigestOutcome(report, enqueued, deliver_due(db, destinations, now, rules=rules))
+    reports = scoped(lambda route: build_window_report(db, seconds, label, tz, now=now, route=route), destinations)
+    enqueued = enqueue_digest(db, reports, now, claim_period=False)
+    return DigestOutcome(reports[0][0], enqueued, deliver_due(db, destinations, now, rules=rules))

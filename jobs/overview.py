@@ -82,7 +82,7 @@ def message_link(group: AlertGroup, *, domain: str = "", team: str = "") -> str:
     """A link to the group's Slack post with no API call: the permalink when the workspace's
     domain is known (a slash command carries it), else Slack's redirect. "" when not in Slack."""
     channel, ts = group.post_channel, group.post_ref
-    if group.post_destination != "slack" or not (channel and ts):
+    if not group.posted_in_slack or not (channel and ts):
         return ""
     if domain:
         return f"https://{domain}.slack.com/archives/{channel}/p{ts.replace('.', '')}"

@@ -1,5 +1,7 @@
 """Alert rules: which codes alert, when, how often and where. Defaults here; an optional TOML
-file (setting SMSERROR_RULES) overrides any of them. See docs/alerts.md for the format.
+file (setting SMSERROR_RULES) overrides any of them. See docs/alerts.md for the format, and
+docs/fleet.md for `[[routes]]` (a group of accounts' own Slack channel and Teams webhook) and
+`[fleet]` (one alert when the same code hits many accounts at once).
 
 A bad file raises ConfigError naming the file and the problem; the CLI turns that into exit 2.
 """
@@ -15,6 +17,7 @@ from typing import Any
 from jobs.config import ConfigError
 
 HOUR = 3600
+MINUTE = 60
 
 # Every send of a kind fails until someone acts (the account, a campaign or registration, a
 # sending number, the brand's daily cap, a country's sender registration, the picture domain):
@@ -27,6 +30,17 @@ CATEGORIES = ("account", "contact", "carrier", "media", "other")
 MENTIONS = {"here": "<!here>", "channel": "<!channel>", "none": ""}
 # what an alert's Snooze menu offers, beside the rules' own `snooze`
 SNOOZE_CHOICES = (HOUR, 4 * HOUR, 24 * HOUR, 7 * 24 * HOUR)
+
+
+@dataclass(frozen=True)
+class Route:
+    """A group of accounts whose alerts, and their own digest, go to their own destinations."""
+
+    name: str
+    accounts: frozenset[str]
+    slack_channel: str = ""
+    teams_webhook_url: str = field(default="", repr=False)  # holds a signature: never shown
+    continues: bool = False  # TOML `continue`: later routes and the default destinations get them too
 
 
 @dataclass(frozen=True)
@@ -44,6 +58,11 @@ class Rules:
     mention: str = "here"              # for account-level alerts: here | channel | none
     examples: int = 10                 # message SIDs shown by "Show examples"
     channels: dict[str, str] = field(default_factory=dict)  # category -> Slack channel ID
+    routes: tuple[Route, ...] = ()
+    fleet: bool = False                # a [fleet] table turns fleet alerts on
+    fleet_min_accounts: int = 3        # the same code in at least this many accounts …
+    fleet_min_per_account: int = 3     # … each with at least this many failures …
+    fleet_window: int = 15 * MINUTE    # … within this long
     source: str = "defaults"
 
     def kind_of(self, code: int) -> str | None:
@@ -56,6 +75,18 @@ class Rules:
 
     def channel_for(self, category: str) -> str | None:
         return self.channels.get(category) or self.channels.get("default") or None
+
+    def routes_for(self, account_sid: str) -> tuple[tuple[str, ...], bool]:
+        """(the routes an account's alerts go to, whether the default destinations get them too).
+        Routes are tried in order and the first match wins; a match with `continue` lets the
+        next ones match too, and the default destinations get what no route stopped."""
+        names: list[str] = []
+        for route in self.routes:
+            if account_sid in route.accounts:
+                names.append(route.name)
+                if not route.continues:
+                    return tuple(names), False
+        return tuple(names), True
 
     @property
     def snooze_choices(self) -> tuple[int, ...]:
@@ -113,15 +144,85 @@ def _mention(value: Any, where: str) -> str:
     return value
 
 
+def _channel_id(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Z0-9]{6,20}", value):
+        raise ValueError(f"{where} must be a Slack channel ID such as C0123456789, got {value!r}")
+    return value
+
+
 def _channels(value: Any, where: str) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ValueError(f"{where} must be a table of category = \"channel ID\"")
     for key, channel in value.items():
         if key not in (*CATEGORIES, "default"):
             raise ValueError(f"{where}.{key} is not a category (use one of {', '.join(CATEGORIES)}, default)")
-        if not isinstance(channel, str) or not re.fullmatch(r"[A-Z0-9]{6,20}", channel):
-            raise ValueError(f"{where}.{key} must be a Slack channel ID such as C0123456789, got {channel!r}")
+        _channel_id(channel, f"{where}.{key}")
     return dict(value)
+
+
+_ROUTE_KEYS = ("name", "accounts", "slack_channel", "teams_webhook_url", "continue")
+_LOOPBACK = re.compile(r"http://(127\.0\.0\.1|localhost|\[::1\])(:\d+)?/")
+
+
+def _account_sids(value: Any, where: str) -> frozenset[str]:
+    if not isinstance(value, list) or not value:
+        raise ValueError(f"{where} must be a list of Twilio account SIDs (AC…), got {value!r}")
+    for sid in value:
+        if not isinstance(sid, str) or not re.fullmatch(r"AC[0-9a-fA-F]{32}", sid):
+            raise ValueError(f"{where} holds {sid!r}, which is not an account SID (AC and 32 hex characters)")
+    return frozenset("AC" + sid[2:].lower() for sid in value)  # Twilio writes the hex in lower case
+
+
+def _teams_url(value: Any, where: str) -> str:
+    # the URL carries its signature: the message never quotes it
+    if not isinstance(value, str) or not (re.fullmatch(r"https://[^/\s]+/\S*", value) or _LOOPBACK.match(value)):
+        raise ValueError(f"{where} must be the https:// URL of a Teams Workflows webhook")
+    return value
+
+
+def _route(value: Any, number: int, taken: set[str]) -> Route:
+    if not isinstance(value, dict):
+        raise ValueError("routes must be an array of tables ([[routes]])")
+    name = value.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 80 or not name.isprintable():
+        raise ValueError(f"[[routes]] number {number} needs a name (up to 80 printable characters), got {name!r}")
+    if name in taken:
+        raise ValueError(f"two routes are named {name!r}")
+    where = f"route {name!r}"
+    for key in value:
+        if key not in _ROUTE_KEYS:
+            raise ValueError(f"{where}: unknown key {key} (known: {', '.join(_ROUTE_KEYS)})")
+    if "slack_channel" not in value and "teams_webhook_url" not in value:
+        raise ValueError(f"{where} needs slack_channel or teams_webhook_url (or both)")
+    continues = value.get("continue", False)
+    if not isinstance(continues, bool):
+        raise ValueError(f"{where}: continue must be true or false, got {continues!r}")
+    slack, teams = value.get("slack_channel"), value.get("teams_webhook_url")
+    return Route(
+        name=name,
+        accounts=_account_sids(value.get("accounts"), f"{where}: accounts"),
+        slack_channel=_channel_id(slack, f"{where}: slack_channel") if slack is not None else "",
+        teams_webhook_url=_teams_url(teams, f"{where}: teams_webhook_url") if teams is not None else "",
+        continues=continues,
+    )
+
+
+def _routes(value: Any) -> tuple[Route, ...]:
+    """The routes, each holding only the accounts it gets: an account listed again after a route
+    without `continue` is that route's alone (its alerts and its digest)."""
+    if not isinstance(value, list):
+        raise ValueError("routes must be an array of tables ([[routes]])")
+    routes: list[Route] = []
+    taken: set[str] = set()
+    for number, table in enumerate(value, 1):
+        route = _route(table, number, {r.name for r in routes})
+        if not route.accounts - taken:
+            raise ValueError(f"route {route.name!r} gets no account: earlier routes without continue = true take "
+                             "every one it lists")
+        routes.append(replace(route, accounts=route.accounts - taken))
+        if not route.continues:
+            taken |= route.accounts
+    return tuple(routes)
 
 
 _SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
@@ -141,6 +242,11 @@ _SCHEMA: dict[str, dict[str, tuple[str, Any]]] = {
         "min_count": ("spike_min_count", _number(int, 1, 1_000_000)),
         "baseline_days": ("baseline_days", _number(int, 1, 90)),
     },
+    "fleet": {
+        "min_accounts": ("fleet_min_accounts", _number(int, 2, 100_000)),
+        "min_per_account": ("fleet_min_per_account", _number(int, 1, 1_000_000)),
+        "window": ("fleet_window", _duration),
+    },
 }
 
 
@@ -151,10 +257,15 @@ def parse_rules(data: dict[str, Any], source: str = "rules") -> Rules:
         if table == "channels":
             changes["channels"] = _channels(value, "channels")
             continue
+        if table == "routes":
+            changes["routes"] = _routes(value)
+            continue
         if table not in _SCHEMA:
-            raise ValueError(f"unknown table [{table}] (known: {', '.join([*_SCHEMA, 'channels'])})")
+            raise ValueError(f"unknown table [{table}] (known: {', '.join([*_SCHEMA, 'channels', 'routes'])})")
         if not isinstance(value, dict):
             raise ValueError(f"{table} must be a table ([{table}])")
+        if table == "fleet":
+            changes["fleet"] = True
         for key, raw in value.items():
             if key not in _SCHEMA[table]:
                 raise ValueError(f"unknown key {table}.{key} (known: {', '.join(_SCHEMA[table])})")

@@ -1,4 +1,5 @@
-"""Alert groups: one row per (account, error code, messaging service).
+"""Alert groups: one row per (account, error code, messaging service), and one per error code
+hitting many accounts at once (a fleet group: kind "fleet", account_sid "fleet", key fleet:<code>).
 
 A group remembers its current incident (first_seen .. last_seen, count), the top-level post
 that announced it (posted_at; and, once a destination that can edit it has taken it, which one,
@@ -19,7 +20,7 @@ class AlertGroup:
     account_sid: str
     error_code: int
     service_sid: str
-    kind: str  # "account" | "spike"
+    kind: str  # "account" | "spike" | "fleet"
     count: int
     first_seen: int
     last_seen: int
@@ -45,9 +46,21 @@ class AlertGroup:
         """Announced and not yet resolved."""
         return self.posted_at is not None and self.resolved_at is None
 
+    @property
+    def posted_in_slack(self) -> bool:
+        """Its post is a Slack message: in the default channel ("slack") or a route's ("slack:<route>")."""
+        return (self.post_destination or "").partition(":")[0] == "slack"
+
+
+FLEET = "fleet"  # the account_sid of a fleet group: it spans accounts
+
 
 def group_key(account_sid: str, error_code: int, service_sid: str | None) -> str:
     return f"{account_sid}:{int(error_code)}:{service_sid or '-'}"
+
+
+def fleet_key(error_code: int) -> str:
+    return f"{FLEET}:{int(error_code)}"
 
 
 _FIELDS = tuple(AlertGroup.__dataclass_fields__)

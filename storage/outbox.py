@@ -1,7 +1,8 @@
 """The outbox: every alert and digest is stored here before anything is sent.
 
-A row is one message for one destination ("slack", "teams", "stdout"), or for "*" (every
-destination configured when it is delivered; `fan_out` turns it into one row per destination).
+A row is one message for one destination ("slack", "teams", "stdout", or a route's own
+"slack:<route>" / "teams:<route>"), or for "*" (the destinations configured when it is
+delivered that are meant to get it: `fan_out` turns it into one row per destination).
 `dedupe_key` is unique, so enqueueing the same thing twice is a no-op.
 
 Delivery of a row, exactly once:
@@ -106,13 +107,19 @@ def find_for(db, dedupe_key: str, destination: str) -> OutboxItem | None:
     return found[0] if found else None
 
 
-def fan_out(db, now: float, destinations: dict[str, set[str] | None]) -> int:
-    """Turn every unsent "*" row into one row per destination that takes its kind.
-    `destinations` maps a name to the kinds it takes (None: all). Returns rows created."""
+def fan_out(db, now: float, destinations: dict[str, set[str] | None], routes: dict[str, str] | None = None) -> int:
+    """Turn every unsent "*" row into one row per destination meant to get it that takes its
+    kind. `destinations` maps a name to the kinds it takes (None: all); `routes` maps the name of
+    each route's destination to its route (the others are the default destinations). A row stays
+    "*" while none of the destinations meant for it is here. Returns rows created."""
     created = 0
     with transaction(db):
         for item in _items(db, "sent_at IS NULL AND destination = ?", (FANOUT,)):
-            for name, kinds in destinations.items():
+            targets = _targets(db, item, destinations, routes or {})
+            if not targets:
+                continue
+            for name in targets:
+                kinds = destinations[name]
                 if kinds is not None and item.kind not in kinds:
                     continue
                 cursor = db.execute(
@@ -124,9 +131,21 @@ def fan_out(db, now: float, destinations: dict[str, set[str] | None]) -> int:
                 created += cursor.rowcount
             db.execute(
                 "UPDATE outbox SET sent_at = ?, last_error = ? WHERE id = ?",
-                (int(now), SKIPPED + "fanned out to " + ",".join(sorted(destinations)), item.id),
+                (int(now), SKIPPED + "fanned out to " + ",".join(targets), item.id),
             )
     return created
+
+
+def _targets(db, item: OutboxItem, destinations: dict[str, set[str] | None], routes: dict[str, str]) -> list[str]:
+    """Where a "*" row goes: a thread reply or an edit (it has a `parent`) where its parent went;
+    anything else to the routes its payload names (`routes`), and to the default destinations
+    unless its payload says `to_default: false`."""
+    parent = item.payload.get("parent")
+    if parent:
+        return sorted(name for name in destinations if find_for(db, parent, name) is not None)
+    wanted = set(item.payload.get("routes") or ())
+    default = item.payload.get("to_default", True)
+    return sorted(name for name in destinations if (routes[name] in wanted if name in routes else default))
 
 
 def due(db, now: float, destinations: set[str], limit: int = 200) -> list[OutboxItem]:

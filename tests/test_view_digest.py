@@ -220,7 +220,12 @@ def test_several_accounts_from_the_store(db):
     add_failure(db, "SMc", 30034, END - H, account=AC2)
     report = build_report(db, END - DAY, END, tz=NY, period="p", title="t", window_label="24 h", now=END)
     view = digest_view(report.to_dict())
-    assert [(fact.label, fact.value) for fact in view.sections[0].facts] == [
+    changed, summary = view.sections[:2]  # the fleet's digest leads with the clinics that changed most
+    assert changed.title == ("Clinics that changed most",)
+    new = (" · ", "new, none before")
+    assert [(fact.label, fact.value) for fact in changed.facts] == [
+        (AC1, ("3 failures", *new)), (f"Glow Clinic ({AC2})", ("2 failures", *new))]
+    assert [(fact.label, fact.value) for fact in summary.facts] == [
         (AC1, ("3 failures",)), (f"Glow Clinic ({AC2})", ("2 failures",))]
     shown = text.text(view)
     assert f"By account: {AC1} 3 · {AC2} 1" in shown and f"By account: {AC2} 1" in shown

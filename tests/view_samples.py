@@ -21,6 +21,8 @@ from jobs.views.model import View
 from storage.knowledge import CodeInfo, Evidence, LookupResult, lookup
 from tests.test_digest import AC1, AC2
 
+AC3 = "AC" + "3" * 32
+
 DIGEST = {
     "title": "Daily SMS failure digest · Mon 9 Mar 2026",
     "period": "daily:2026-03-09",
@@ -66,6 +68,15 @@ def several_accounts() -> dict:
     return report
 
 
+def fleet_digest() -> dict:
+    """The fleet's digest over three accounts: it leads with the clinics that changed most."""
+    report = several_accounts()
+    report["changed"] = [{"sid": AC2, "name": "Glow <Clinic>", "total": 1, "previous": 9},
+                         {"sid": AC1, "name": "", "total": 4, "previous": 0},
+                         {"sid": AC3, "name": "", "total": 0, "previous": 2}]
+    return report
+
+
 def quiet_day() -> dict:
     report = copy.deepcopy(DIGEST)
     report.update(total=0, previous_total=3, codes=[], accounts=[], daily_total=[0, 0, 0, 3, 0, 0, 0],
@@ -87,6 +98,13 @@ ACKED = {**ALERT, "acked_by": "U42", "acked_at": 1_800_000_900}
 SNOOZED = {**ALERT, "snoozed_until": 1_800_086_400}
 RESOLVED = {**ALERT, "state": "resolved", "resolved_at": 1_800_007_800}
 SPIKE = {**ALERT, "kind": "spike", "mention": "", "spike": {"last_hour": 12, "baseline_per_hour": 1.5}, "repeat": True}
+FLEET = {
+    **ALERT, "group": "fleet:30008", "kind": "fleet", "account_sid": "fleet", "service_sid": "", "error_code": 30008,
+    "count": 14, "senders": [], "title": "Unknown <error>", "docs_url": "https://www.twilio.com/docs/api/errors/30008",
+    "accounts": [{"sid": AC1, "name": "Glow <Clinic>", "count": 6}, {"sid": AC2, "name": "", "count": 5},
+                 {"sid": AC3, "name": "", "count": 3}],
+    "fleet": {"min_accounts": 3, "min_per_account": 3, "window": 900},
+}
 EXAMPLES = [
     {"sid": "SM3", "sent_at": 1_800_000_600, "sender": "+1••••••0100", "recipient": "+1••••••0142"},
     {"sid": "SM2", "sent_at": 1_800_000_300, "sender": "+1••••••0100", "recipient": "+1••••••0177"},
@@ -106,6 +124,7 @@ def sample_views() -> dict[str, View]:
         "digest": digest_view(DIGEST),
         "digest, several accounts": digest_view(several_accounts()),
         "digest, quiet day": digest_view(quiet_day()),
+        "digest, fleet": digest_view(fleet_digest()),
         "digest fixes": fixes_view(DIGEST),
         "alert firing": alert_view(ALERT),
         "alert acknowledged": alert_view(ACKED),
@@ -115,6 +134,10 @@ def sample_views() -> dict[str, View]:
         "thread reply": reply_view({**ALERT, "new_failures": 2}),
         "thread reply, reopened": reply_view({**ALERT, "new_failures": 1, "reopened": True}),
         "resolved note": resolved_view({**ALERT, "quiet_for": 7500}),
+        "fleet alert firing": alert_view(FLEET),
+        "fleet alert resolved": alert_view({**FLEET, "state": "resolved", "resolved_at": 1_800_007_800}),
+        "fleet thread reply": reply_view({**FLEET, "new_failures": 3}),
+        "fleet resolved note": resolved_view({**FLEET, "quiet_for": 7500}),
         "examples": examples_view(ALERT, EXAMPLES),
         "examples, none": examples_view(ALERT, []),
         "examples, gone": examples_view(None, []),

@@ -65,7 +65,7 @@ def on_change(body: dict[str, Any], client: WebClient, deps: ListenerDeps, key: 
     post shows it (as a click there would) and so does the tab."""
     rendered = change()
     group = alert_groups.get(deps.store(), key)
-    if rendered and group and group.post_channel and group.post_ref and group.post_destination == "slack":
+    if rendered and group and group.post_channel and group.post_ref and group.posted_in_slack:
         shown, text = rendered
         try:
             client.chat_update(channel=group.post_channel, ts=group.post_ref, blocks=shown, text=text)

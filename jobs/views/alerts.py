@@ -5,6 +5,8 @@ ephemeral "Show examples" answer (`examples_view`).
 
 States: firing (Acknowledge, the Snooze menu, Show examples, Twilio docs), acknowledged (who and
 when), snoozed (who and until when; the menu adds Unsnooze), resolved (only examples and docs).
+A fleet alert (kind "fleet": one code hitting many accounts at once) has the same states; it
+says it is probably carrier- or platform-side and its facts are the accounts it has hit.
 """
 
 from __future__ import annotations
@@ -13,9 +15,12 @@ from typing import Any
 
 from jobs.rules import SNOOZE_CHOICES
 from jobs.views.actions import ActionId
-from jobs.views.model import Action, Code, Fact, Line, Mention, Option, Section, Strong, Time, View, line
+from jobs.views.digest import account_name
+from jobs.views.model import Action, Code, Fact, Line, Link, Mention, Option, Section, Strong, Time, View, line
 
 MAX_STEPS = 5
+MAX_FLEET_ACCOUNTS = 20
+TWILIO_STATUS = "https://status.twilio.com"
 UNSNOOZE = "unsnooze"
 
 
@@ -23,14 +28,28 @@ def plural_failures(count: int) -> str:
     return f"{count} failure{'s' if count != 1 else ''}"
 
 
+def clinics(count: int) -> str:
+    return f"{count} clinic{'s' if count != 1 else ''}"
+
+
 def headline(report: dict[str, Any]) -> str:
     """One plain line: what, where, how many (the notification text)."""
+    if report["kind"] == "fleet":
+        return (f"{report['title']} ({report['error_code']}) in {clinics(len(report['accounts']))} at once: "
+                f"{plural_failures(report['count'])}")
     scope = report["account_sid"] + (f" / {report['service_sid']}" if report.get("service_sid") else "")
     return f"{report['title']} ({report['error_code']}) on {scope}: {plural_failures(report['count'])}"
 
 
 def what_happened(report: dict[str, Any]) -> Line:
-    """How many since when (and the rate, for a spike)."""
+    """How many since when (and the rate, for a spike; what a fleet alert means)."""
+    if report["kind"] == "fleet":
+        rule = report["fleet"]
+        return line(f"Probably carrier- or platform-side: the same code hit {clinics(len(report['accounts']))} at "
+                    f"once, each with at least {plural_failures(rule['min_per_account'])} within "
+                    f"{duration_label(rule['window'])}. {plural_failures(report['count'])} across the fleet since ",
+                    Time(report["first_seen"]), ", latest ", Time(report["last_seen"]), ". Check ",
+                    Link(TWILIO_STATUS, "Twilio's status page"), " before changing anything in one clinic.")
     if report["kind"] == "spike" and report.get("spike"):
         spike = report["spike"]
         return line(f"Spike: {spike['last_hour']} failures in the last hour against a usual "
@@ -39,7 +58,18 @@ def what_happened(report: dict[str, Any]) -> Line:
                 Time(report["last_seen"]), ".")
 
 
+def _fleet_facts(report: dict[str, Any]) -> tuple[Fact, ...]:
+    """The accounts a fleet alert has hit, most failures first."""
+    accounts = report["accounts"]
+    facts = [Fact(account_name(a), line(plural_failures(a["count"]))) for a in accounts[:MAX_FLEET_ACCOUNTS]]
+    if len(accounts) > MAX_FLEET_ACCOUNTS:
+        facts.append(Fact("More", line(f"{clinics(len(accounts) - MAX_FLEET_ACCOUNTS)} more")))
+    return tuple(facts)
+
+
 def _facts(report: dict[str, Any]) -> tuple[Fact, ...]:
+    if report["kind"] == "fleet":
+        return _fleet_facts(report)
     facts = [
         Fact("Account", line(Code(report["account_sid"]))),
         Fact("Messaging service", line(Code(report["service_sid"])) if report.get("service_sid") else line("—")),
@@ -56,7 +86,8 @@ def _facts(report: dict[str, Any]) -> tuple[Fact, ...]:
 
 def _state(report: dict[str, Any]) -> Line:
     if report.get("state") == "resolved":
-        return line("✅ Resolved ", Time(report.get("resolved_at") or 0), ": no new failures since ",
+        quiet = "no longer hitting several clinics at once" if report["kind"] == "fleet" else "no new failures"
+        return line("✅ Resolved ", Time(report.get("resolved_at") or 0), f": {quiet} since ",
                     Time(report["last_seen"]))
     parts: list = []
     if report.get("acked_by"):
@@ -123,7 +154,7 @@ def alert_actions(report: dict[str, Any]) -> tuple[Action, ...]:
 def alert_view(report: dict[str, Any]) -> View:
     """The top-level alert message (also what an edit re-renders)."""
     resolved = report.get("state") == "resolved"
-    icon = "✅" if resolved else ("🚨" if report["kind"] == "account" else "📈")
+    icon = "✅" if resolved else {"account": "🚨", "fleet": "🌐"}.get(report["kind"], "📈")
     sections = [
         Section(title=line(f"{icon} {report['title']} (", Code(str(report["error_code"])), ")",
                            " resolved" if resolved else ""),
@@ -149,7 +180,8 @@ def reply_view(report: dict[str, Any]) -> View:
         text = line(f"Failing again: {new} new failure{'s' if new != 1 else ''} after it was resolved; "
                     f"{report['count']} in this incident.")
     else:
-        text = line(f"+{new} more failure{'s' if new != 1 else ''}, {report['count']} in all.")
+        where = f", in {clinics(len(report['accounts']))}" if report["kind"] == "fleet" else ""
+        text = line(f"+{new} more failure{'s' if new != 1 else ''}, {report['count']} in all{where}.")
     if latest:
         text += line(" Latest ", Code(latest["sid"]), f" to {latest['recipient']} ", Time(latest.get("sent_at") or 0), ".")
     return View(title=headline(report), header=False, sections=(Section(lines=(text,)),),
@@ -159,10 +191,13 @@ def reply_view(report: dict[str, Any]) -> View:
 def resolved_view(report: dict[str, Any]) -> View:
     """The note when the group has been quiet long enough (a thread reply in Slack)."""
     hours, minutes = divmod(int(report.get("quiet_for") or 0) // 60, 60)
-    text = line(f"✅ Resolved: no {report['error_code']} failures for {hours} h {minutes:02d} min (last ",
-                Time(report["last_seen"]), f"). {report['count']} in this incident.")
+    fleet = report["kind"] == "fleet"
+    quiet = "has not hit several clinics at once" if fleet else "failures"
+    text = line(f"✅ Resolved: {'' if fleet else 'no '}{report['error_code']} {quiet} for {hours} h {minutes:02d} min "
+                "(last ", Time(report["last_seen"]), f"). {report['count']} in this incident"
+                + (f", in {clinics(len(report['accounts']))}." if fleet else "."))
     return View(title=f"Resolved: {report['title']} ({report['error_code']})", header=False,
-                sections=(Section(lines=(text,), facts=_facts(report)[:2]),),
+                sections=(Section(lines=(text,), facts=() if fleet else _facts(report)[:2]),),
                 fallback="Resolved: " + headline(report), tone="good")
 
 

@@ -1,7 +1,8 @@
 """The digest as views: the scannable top-level post (`digest_view`) and its thread, which
 carries the full meaning and every fix step of each listed code (`fixes_view`).
 
-Input is a DigestReport's dict (jobs/digest.py; what the outbox stores). The busiest
+Input is a DigestReport's dict (jobs/digest.py; what the outbox stores). The fleet's digest
+leads with the clinics that changed most against the previous window. The busiest
 MAX_CODES codes get a section each and the tail folds into one line, so the post stays within
 Block Kit's 50 blocks and Teams' 28 KB whatever the day; the text emitter shows what it is given.
 """
@@ -111,6 +112,14 @@ def _summary(r: dict[str, Any]) -> Section:
     )
 
 
+def _changed(changed: list[dict[str, Any]]) -> Section:
+    """The fleet's clinics whose failures changed most, up or down."""
+    return Section(title=line("Clinics that changed most"),
+                   facts=tuple(Fact(account_name(a), line(plural(a["total"], "failure"), " · ",
+                                                          change(a["total"], a["previous"])))
+                               for a in changed))
+
+
 def _by_account(entry: dict[str, Any]) -> Line:
     shown = entry["accounts"][:MAX_ACCOUNTS_PER_CODE]
     spans: list = ["By account: "]
@@ -171,7 +180,8 @@ def digest_view(r: dict[str, Any], *, full: bool = False) -> View:
                     tone="good")
     several = len(r["accounts"]) > 1
     codes = r["codes"] if full else r["codes"][:MAX_CODES]
-    sections = [_summary(r), *(code_section(entry, several) for entry in codes)]
+    sections = [*([_changed(r["changed"])] if r.get("changed") else []), _summary(r),
+                *(code_section(entry, several) for entry in codes)]
     if len(r["codes"]) > len(codes):
         sections.append(_more_codes(r["codes"][len(codes):]))
     sections.append(_hygiene(r["hygiene"]))
