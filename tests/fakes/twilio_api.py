@@ -77,6 +77,9 @@ class FakeTwilioAPI(FakeServer):
         self._hang_event = threading.Event()
         self.hung = threading.Event()
         self._counter = 0
+        self.delay = 0.0  # seconds each answer takes, as a distant API's would
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most requests the handler held at once
 
     # -- building the truth -----------------------------------------------------------------
     def add_subaccount(self, sid: str, friendly_name: str = "", status: str = "active") -> str:
@@ -146,6 +149,18 @@ class FakeTwilioAPI(FakeServer):
 
     # -- serving ----------------------------------------------------------------------------
     def handle(self, request: Request) -> Reply:
+        with self._data_lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                time.sleep(self.delay)
+            return self._serve(request)
+        finally:
+            with self._data_lock:
+                self.in_flight -= 1
+
+    def _serve(self, request: Request) -> Reply:
         if request.method != "GET" or not request.path.startswith(API + "/Accounts"):
             return _error(404, 20404, "The requested resource was not found")
         if not self._authorised(request):
