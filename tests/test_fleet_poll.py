@@ -1,0 +1,117 @@
+"""A fleet of subaccounts, with the real twilio SDK against the loopback fake of Twilio's REST API:
+one pass reads them a bounded number at a time, a 429 holds back the whole pool, accounts with a
+working Event Streams sink are only swept hourly, and one hourly listing names every account
+(alerts, digests, hygiene, status) and serves every pass."""
+
+from __future__ import annotations
+
+import time
+
+from bot.pipeline import Pipeline
+from jobs.poll import STREAM_TRUST_SECONDS, run_poll_pass
+from jobs.twilio_client import make_client
+from storage.db import LocalDb
+from storage.poll_state import all_poll_states, record_streams
+from tests.fakes.twilio_api import API, MAIN_SID
+from tests.test_poll import NOW, settings_for
+
+
+def clinic(n: int) -> str:
+    return f"AC{n + 0x100:032x}"
+
+
+def fleet(twilio, count: int) -> list[str]:
+    for n in range(count):
+        twilio.add_subaccount(clinic(n), f"Clinic {n}")
+    return [clinic(n) for n in range(count)]
+
+
+def config_for(twilio, **overrides):
+    return settings_for(twilio, twilio_subaccounts="all", twilio_timeout=10, **overrides).twilio
+
+
+def test_300_subaccounts_at_100_ms_a_request_take_under_20_s_with_8_in_flight(db, twilio):
+    clinics = fleet(twilio, 300)
+    failing = clinics[::50]
+    for sid in failing:
+        twilio.add_message(sid, date_sent=NOW - 100, status="failed", error_code=30007)
+    twilio.delay = 0.1
+    started = time.monotonic()
+    report = run_poll_pass(db, config_for(twilio), NOW)
+    elapsed = time.monotonic() - started
+    assert report.ok, report.lines()
+    assert elapsed < 20
+    assert twilio.max_in_flight == 8  # SMSERROR_TWILIO_CONCURRENCY's default: bounded, and used
+    assert [a.account_sid for a in report.accounts] == [MAIN_SID] + clinics
+    assert [a.requests for a in report.accounts] == [1] * 301 and report.requests == 302  # + the listing
+    assert [r["account_sid"] for r in report.new_failures] == failing
+    assert {s["account_sid"] for s in all_poll_states(db) if s["last_pass_at"] == NOW} == {MAIN_SID, *clinics}
+
+
+def test_concurrency_follows_the_setting(db, twilio):
+    fleet(twilio, 12)
+    twilio.delay = 0.05
+    report = run_poll_pass(db, config_for(twilio, twilio_concurrency=3), NOW)
+    assert report.ok and len(report.accounts) == 13
+    assert twilio.max_in_flight == 3
+
+
+def test_a_429_holds_back_the_whole_pool_for_its_retry_after(db, twilio):
+    fleet(twilio, 40)
+    twilio.delay = 0.05
+    twilio.fail(429, headers={"Retry-After": "1"}, path_prefix=f"{API}/Accounts/",
+                body={"code": 20429, "message": "Too many concurrent requests", "status": 429})
+    config = config_for(twilio)
+    client = make_client(config)
+    report = run_poll_pass(db, config, NOW, client=client)
+    assert report.ok, report.lines()
+    closed, reopened = client.http_client.gate.held
+    assert reopened - closed >= 0.99
+    # requests already on the wire when the 429 came back may land just after it; none is sent after
+    sent_while_closed = [r.path for r in twilio.requests if closed + 0.1 < r.at < reopened]
+    assert sent_while_closed == []
+    messages = twilio.requests_to("/Messages.json")
+    assert len(messages) == 42  # every account once, and the refused one again
+    assert sum(r.at >= reopened for r in messages) >= 30  # the pass went on once the gate reopened
+
+
+def test_accounts_with_a_working_stream_are_only_swept_hourly(db, twilio):
+    streamed, broken, stale, polled = fleet(twilio, 4)
+    record_streams(db, {streamed: True, broken: True}, NOW - 60)  # `smserror streams status` found them active
+    record_streams(db, {broken: False}, NOW - 30)  # … and later found this one's sink gone
+    record_streams(db, {stale: True}, NOW - STREAM_TRUST_SECONDS)  # not seen working for too long
+    config = config_for(twilio)
+    assert {a.kind for a in run_poll_pass(db, config, NOW).accounts} == {"sweep"}  # the first pass reads all
+
+    dropped = twilio.add_message(streamed, date_sent=NOW + 30, status="undelivered", error_code=30003)
+    twilio.requests.clear()
+    report = run_poll_pass(db, config, NOW + 60)
+    assert {a.account_sid: a.kind for a in report.accounts} == {
+        MAIN_SID: "recent", streamed: "stream", broken: "recent", stale: "recent", polled: "recent"}
+    assert not twilio.requests_to(f"/Accounts/{streamed}/Messages.json")
+    assert report.accounts[1].requests == 0 and "covered by Event Streams" in report.accounts[1].line()
+
+    # the hourly sweep catches what the stream did not deliver (Twilio gave up after 4 hours)
+    report = run_poll_pass(db, config, NOW + 3600)
+    assert report.accounts[1].kind == "sweep"
+    assert [r["sid"] for r in report.new_failures] == [dropped.sid]
+
+
+def pipeline_for(twilio, tmp_path, clock: list[int], **overrides) -> Pipeline:
+    settings = settings_for(twilio, twilio_subaccounts="all", twilio_timeout=10, **overrides)
+    return Pipeline(settings, LocalDb(tmp_path / "fleet.db"), destinations=[], clock=lambda: clock[0])
+
+
+def test_one_hourly_listing_serves_every_pass(tmp_path, twilio):
+    fleet(twilio, 3)
+    clock = [NOW]
+    pipeline = pipeline_for(twilio, tmp_path, clock)
+    listings = lambda: len(twilio.requests_to("/Accounts.json"))  # noqa: E731
+    assert len(pipeline.poll().accounts) == 4 and listings() == 1
+    later = twilio.add_subaccount(clinic(3), "Clinic 3")
+    clock[0] += 60
+    assert len(pipeline.poll().accounts) == 4 and listings() == 1  # names and tokens too: not read again
+    clock[0] = NOW + 3600
+    report = pipeline.poll()
+    assert listings() == 2 and report.accounts[-1].account_sid == clinic(3)
+    assert pipeline.signing_tokens()[clinic(3)] == later
