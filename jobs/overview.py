@@ -94,11 +94,13 @@ def open_groups(db) -> list[AlertGroup]:
     return sorted(alert_groups.unresolved(db), key=lambda g: (g.kind != "account", -g.last_seen, g.key))
 
 
-def alert_summary(group: AlertGroup, now: int, link: str) -> dict[str, Any]:
-    """An open alert in one line's worth of fields, from its row alone (no query)."""
+def alert_summary(group: AlertGroup, now: int, link: str, names: dict[str, str]) -> dict[str, Any]:
+    """An open alert in one line's worth of fields, from its row and `names` (account SID ->
+    friendly name) alone (no query)."""
     return {
         "group": group.key, "kind": group.kind, "error_code": group.error_code,
         "title": alerts.describe(group.error_code)["title"], "account_sid": group.account_sid,
+        "account_name": mask_numbers_in_text(names.get(group.account_sid, "")),
         "count": group.count, "first_seen": group.first_seen, "last_seen": group.last_seen,
         "acked_by": group.acked_by, "snoozed_until": group.snoozed_until if group.snoozed(now) else None,
         "link": link,
@@ -108,10 +110,11 @@ def alert_summary(group: AlertGroup, now: int, link: str) -> dict[str, Any]:
 def status(db, now: int, *, domain: str = "") -> dict[str, Any]:
     """`/smserror status`: Twilio reads, delivery, the leader and every open alert."""
     groups = open_groups(db)
+    names = q.account_names(db)
     return {
         "accounts": accounts(db),
         "delivery": delivery(db, now),
-        "alerts": [alert_summary(g, now, message_link(g, domain=domain)) for g in groups],
+        "alerts": [alert_summary(g, now, message_link(g, domain=domain), names) for g in groups],
     }
 
 

@@ -5,15 +5,29 @@ working Event Streams sink are only swept hourly, and one hourly listing names e
 
 from __future__ import annotations
 
+import csv
+import io
 import time
+from zoneinfo import ZoneInfo
 
+from bot.emit.text import text
 from bot.pipeline import Pipeline
+from jobs import overview
+from jobs.digest import build_window_report
+from jobs.hygiene import hygiene_rows, write_csv
 from jobs.poll import STREAM_TRUST_SECONDS, run_poll_pass
 from jobs.twilio_client import make_client
+from jobs.views import view_for
+from jobs.views.commands import status_view
+from jobs.views.digest import digest_view
 from storage.db import LocalDb
-from storage.poll_state import all_poll_states, record_streams
+from storage.digest_queries import account_names
+from storage.outbox import pending
+from storage.poll_state import all_poll_states, get_poll_state, record_streams
 from tests.fakes.twilio_api import API, MAIN_SID
 from tests.test_poll import NOW, settings_for
+
+DAY = 86400
 
 
 def clinic(n: int) -> str:
@@ -115,3 +129,36 @@ def test_one_hourly_listing_serves_every_pass(tmp_path, twilio):
     report = pipeline.poll()
     assert listings() == 2 and report.accounts[-1].account_sid == clinic(3)
     assert pipeline.signing_tokens()[clinic(3)] == later
+
+
+def test_every_account_is_named_in_alerts_digests_hygiene_and_status(tmp_path, twilio):
+    glow, lumen = fleet(twilio, 2)
+    twilio.accounts[glow]["friendly_name"] = "Glow Clinic"
+    twilio.accounts[lumen]["friendly_name"] = "Lumen Skin"
+    twilio.add_message(glow, date_sent=NOW - 300, status="undelivered", error_code=30033)
+    for n in range(2):
+        twilio.add_message(lumen, date_sent=NOW - 200 - n, status="undelivered", error_code=30033)
+    twilio.add_message(glow, date_sent=NOW - 100, status="failed", error_code=21610, recipient="+12025550111")
+    clock = [NOW]
+    pipeline = pipeline_for(twilio, tmp_path, clock)
+    assert pipeline.poll().ok
+    db = pipeline.store.get()
+    assert get_poll_state(db, MAIN_SID)["friendly_name"] == "Main practice"
+
+    alert = next(item for item in pending(db) if item.kind == "alert" and item.payload["account_sid"] == glow)
+    shown = text(view_for("alert", alert.payload))
+    assert f"Glow Clinic ({glow})" in shown
+
+    report = build_window_report(db, DAY, "24 h", ZoneInfo("UTC"), now=NOW)
+    shown = text(digest_view(report.to_dict()))
+    assert f"Lumen Skin ({lumen}): 2 failures" in shown
+    assert f"By account: Lumen Skin ({lumen}) 2 · Glow Clinic ({glow}) 1" in shown
+
+    out = io.StringIO()
+    write_csv(hygiene_rows(db, NOW - DAY, NOW), out, account_names(db))
+    [row] = list(csv.DictReader(io.StringIO(out.getvalue())))
+    assert (row["account_sid"], row["account_name"]) == (glow, "Glow Clinic")
+
+    shown = text(status_view(overview.status(db, NOW)))
+    assert f"Glow Clinic ({glow}): last read" in shown
+    assert f"· Glow Clinic ({glow}) · 1 failure since" in shown

@@ -13,7 +13,9 @@ from typing import Any
 
 from jobs.rules import SNOOZE_CHOICES
 from jobs.views.actions import ActionId
-from jobs.views.model import Action, Code, Fact, Line, Mention, Option, Section, Strong, Time, View, line
+from jobs.views.digest import account_name
+from jobs.views.model import (Action, Code, Fact, Line, Mention, Option, Section, Strong, Time, View, account_label,
+                              line)
 
 MAX_STEPS = 5
 UNSNOOZE = "unsnooze"
@@ -25,7 +27,8 @@ def plural_failures(count: int) -> str:
 
 def headline(report: dict[str, Any]) -> str:
     """One plain line: what, where, how many (the notification text)."""
-    scope = report["account_sid"] + (f" / {report['service_sid']}" if report.get("service_sid") else "")
+    scope = account_name({"sid": report["account_sid"], "name": report.get("account_name")})
+    scope += f" / {report['service_sid']}" if report.get("service_sid") else ""
     return f"{report['title']} ({report['error_code']}) on {scope}: {plural_failures(report['count'])}"
 
 
@@ -41,7 +44,7 @@ def what_happened(report: dict[str, Any]) -> Line:
 
 def _facts(report: dict[str, Any]) -> tuple[Fact, ...]:
     facts = [
-        Fact("Account", line(Code(report["account_sid"]))),
+        Fact("Account", account_label(report["account_sid"], report.get("account_name"))),
         Fact("Messaging service", line(Code(report["service_sid"])) if report.get("service_sid") else line("—")),
         Fact("Category", line(report.get("category_label") or report.get("category") or "Other")),
         Fact("Failures", line(str(report["count"]))),

@@ -11,7 +11,7 @@ from typing import Any
 
 from jobs.views.alerts import examples_view, plural_failures
 from jobs.views.digest import account_name, change, plural, summary_line
-from jobs.views.model import Code, Line, Link, Mention, Section, Strong, Time, View, line
+from jobs.views.model import Code, Line, Link, Mention, Section, Strong, Time, View, account_label, line
 
 MAX_CODES = 10
 MAX_ACCOUNTS = 10
@@ -124,8 +124,9 @@ def alert_state(alert: dict[str, Any]) -> Line:
 
 def alert_line(alert: dict[str, Any]) -> Line:
     state = alert_state(alert)
-    return (line(f"{alert_icon(alert)} ", Strong(alert["title"]), " (", Code(str(alert["error_code"])), ") · ",
-                 Code(alert["account_sid"]), f" · {plural_failures(alert['count'])} since ", Time(alert["first_seen"]))
+    return (line(f"{alert_icon(alert)} ", Strong(alert["title"]), " (", Code(str(alert["error_code"])), ") · ")
+            + account_label(alert["account_sid"], alert.get("account_name"))
+            + line(f" · {plural_failures(alert['count'])} since ", Time(alert["first_seen"]))
             + (line(" · ") + state if state else ())
             + (line(" · ", Link(alert["link"], "open")) if alert.get("link") else ()))
 
