@@ -19,7 +19,7 @@ Accounts are read SMSERROR_TWILIO_CONCURRENCY at a time, on one shared client (a
 worker back: jobs/twilio_client.py). Poll states are read once, up front; the workers only
 write, each write a transaction, which the store serialises (storage/db.py).
 
-An account whose Event Streams sink was seen working within STREAM_TRUST_SECONDS (by `smserror
+An account whose Event Streams sink was seen working within 48 h (by `smserror
 streams setup` / `status`, or a delivery from it) gets only the hourly sweep: its events arrive
 in real time, and the sweep catches what Twilio dropped after its 4-hour retries.
 """
@@ -45,7 +45,7 @@ from jobs.config import TwilioConfig
 from jobs.importer import parse_time, record_to_row
 from jobs.twilio_client import TwilioAuthError, describe_error, make_client
 from storage.failures import FAILED_STATUSES, UpsertResult, upsert_failures
-from storage.poll_state import all_poll_states, record_names, record_pass_error, record_pass_ok
+from storage.poll_state import all_poll_states, record_names, record_pass_error, record_pass_ok, streamed
 
 log = logging.getLogger("smserror.poll")
 
@@ -55,7 +55,6 @@ Ingest = Callable[[list[dict], str, int], UpsertResult]
 
 OVERLAP = 120  # seconds re-read before the last pass's start: clock skew, late date_sent
 SWEEP_SECONDS = 3600  # at most one full-lookback sweep per account per hour
-STREAM_TRUST_SECONDS = 48 * 3600  # a daily `smserror streams status` (or setup) may miss one run
 PAGE_SIZE = 1000
 
 
@@ -182,8 +181,7 @@ def poll_account(
     lookback_start = now - lookback_hours * 3600
     last_pass, last_sweep = state.get("last_pass_at"), state.get("last_sweep_at")
     sweep = last_pass is None or last_sweep is None or now - last_sweep >= sweep_seconds or last_pass - overlap <= lookback_start
-    stream_seen = state.get("stream_seen_at")
-    if not sweep and stream_seen is not None and now - stream_seen < STREAM_TRUST_SECONDS:
+    if not sweep and streamed(state, now):
         return AccountReport(account_sid, state.get("friendly_name"), "stream", last_sweep + sweep_seconds)
     start = lookback_start if sweep else max(lookback_start, last_pass - overlap)
     report = AccountReport(account_sid, state.get("friendly_name"), "sweep" if sweep else "recent", start)

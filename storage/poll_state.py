@@ -11,6 +11,8 @@ import sqlite_utils
 
 from storage.db import transaction
 
+STREAM_TRUST_SECONDS = 48 * 3600  # a daily `smserror streams status` (or setup) may miss one run
+
 
 def get_poll_state(db: sqlite_utils.Database, account_sid: str) -> dict | None:
     cursor = db.conn.execute("SELECT * FROM poll_state WHERE account_sid = ?", (account_sid,))
@@ -70,6 +72,13 @@ def record_names(db: sqlite_utils.Database, names: dict[str, str]) -> None:
             " ON CONFLICT(account_sid) DO UPDATE SET friendly_name = excluded.friendly_name",
             list(names.items()),
         )
+
+
+def streamed(state: dict, now: int) -> bool:
+    """Whether the account's Event Streams sink was seen working recently enough for the poller
+    to leave the account to it and its hourly sweep."""
+    seen = state.get("stream_seen_at")
+    return seen is not None and now - seen < STREAM_TRUST_SECONDS
 
 
 def record_streams(db: sqlite_utils.Database, active: dict[str, bool], now: int) -> None:

@@ -15,23 +15,21 @@ from bot.pipeline import Pipeline
 from jobs import overview
 from jobs.digest import build_window_report
 from jobs.hygiene import hygiene_rows, write_csv
-from jobs.poll import STREAM_TRUST_SECONDS, run_poll_pass
+from jobs.poll import run_poll_pass
 from jobs.twilio_client import make_client
 from jobs.views import view_for
 from jobs.views.commands import status_view
 from jobs.views.digest import digest_view
+from jobs.views.model import utc_text
 from storage.db import LocalDb
 from storage.digest_queries import account_names
 from storage.outbox import pending
-from storage.poll_state import all_poll_states, get_poll_state, record_streams
+from storage.poll_state import STREAM_TRUST_SECONDS, all_poll_states, get_poll_state, record_streams
 from tests.fakes.twilio_api import API, MAIN_SID
+from tests.fakes.twilio_api import subaccount_sid as clinic
 from tests.test_poll import NOW, settings_for
 
 DAY = 86400
-
-
-def clinic(n: int) -> str:
-    return f"AC{n + 0x100:032x}"
 
 
 def fleet(twilio, count: int) -> list[str]:
@@ -104,6 +102,10 @@ def test_accounts_with_a_working_stream_are_only_swept_hourly(db, twilio):
         MAIN_SID: "recent", streamed: "stream", broken: "recent", stale: "recent", polled: "recent"}
     assert not twilio.requests_to(f"/Accounts/{streamed}/Messages.json")
     assert report.accounts[1].requests == 0 and "covered by Event Streams" in report.accounts[1].line()
+    status = text(status_view(overview.status(db, NOW + 60)))
+    assert [line.strip() for line in status.splitlines() if "Event Streams" in line] == [
+        f"• Clinic 0 ({streamed}): last read {utc_text(get_poll_state(db, streamed)['last_ok_at'])} · Event Streams, "
+        "swept hourly"]
 
     # the hourly sweep catches what the stream did not deliver (Twilio gave up after 4 hours)
     report = run_poll_pass(db, config, NOW + 3600)

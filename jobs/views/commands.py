@@ -83,6 +83,8 @@ def accounts_section(accounts: list[dict[str, Any]]) -> Section:
     lines = []
     for account in ordered[:MAX_ACCOUNTS]:
         read = line("last read ", Time(account["last_ok_at"])) if account["last_ok_at"] else line("never read")
+        if account.get("streamed"):
+            read += (" · Event Streams, swept hourly",)
         failing = line(" · ⚠️ latest attempt failed: ", account["last_error"]) if account["last_error"] else ()
         lines.append(line("• ", account_name(account), ": ") + read + failing)
     rest = ordered[MAX_ACCOUNTS:]
