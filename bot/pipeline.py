@@ -19,13 +19,15 @@ from jobs.deliver import DeliveryReport, deliver_due
 from jobs.ingest import ingest
 from jobs.poll import PassReport, run_poll_pass
 from jobs.rules import Rules, load_rules
-from jobs.callback_tokens import subaccount_tokens
+from jobs.callback_tokens import Fleet, read_fleet
 from jobs.twilio_client import make_client
 from storage.db import LocalDb
 from storage.failures import UpsertResult
 from storage.leases import Lease
+from storage.poll_state import record_names
 
-TOKEN_REFRESH_SECONDS = 3600  # a subaccount added or re-keyed is picked up within the hour
+FLEET_REFRESH_SECONDS = 3600  # a subaccount added, renamed or re-keyed is picked up within the hour
+FLEET_RETRY_SECONDS = 300  # after a failed read: soon, but not on every pass
 
 
 class Pipeline:
@@ -38,8 +40,8 @@ class Pipeline:
         self.clock = clock
         self.on_enqueued: Callable[[], None] = lambda: None  # `run` wakes its delivery thread here
         self._twilio: Client | None = None
-        self._subaccount_tokens: dict[str, str] = {}
-        self._tokens_read_at: float | None = None
+        self._fleet: Fleet | None = None
+        self._fleet_due_at: float | None = None
 
     def poll(self) -> PassReport:
         """One pass over every Twilio account; each page's new failures join their alert groups
@@ -48,9 +50,10 @@ class Pipeline:
             self._twilio = make_client(self.settings.twilio)  # ConfigError naming what is missing
         db, now = self.store.get(), int(self.clock())
         before = self._twilio.http_client.requests_made
-        self._refresh_callback_tokens(now)
-        report = run_poll_pass(db, self.settings.twilio, now, client=self._twilio, ingest=self.ingest)
-        report.requests = self._twilio.http_client.requests_made - before  # the token requests are the pass's too
+        self._refresh_fleet(db, now)
+        report = run_poll_pass(db, self.settings.twilio, now, client=self._twilio, ingest=self.ingest,
+                               accounts=self._fleet.accounts if self._fleet else None)
+        report.requests = self._twilio.http_client.requests_made - before  # the listing's requests are the pass's too
         self.resolve()
         return report
 
@@ -62,14 +65,20 @@ class Pipeline:
         """{account SID: auth token} of every account whose callbacks and events come here: an
         Event Streams sink signs with the token of the account that owns it."""
         main = {self.settings.twilio_account_sid: self.settings.twilio_auth_token}
-        return {sid: token for sid, token in {**main, **self._subaccount_tokens}.items() if token}
+        tokens = self._fleet.tokens if self._fleet else {}
+        return {sid: token for sid, token in {**main, **tokens}.items() if token}
 
-    def _refresh_callback_tokens(self, now: int) -> None:
-        if self._tokens_read_at is not None and now - self._tokens_read_at < TOKEN_REFRESH_SECONDS:
+    def _refresh_fleet(self, db, now: int) -> None:
+        """Names, tokens and which subaccounts there are: one listing an hour serves every pass
+        (until one succeeds, each pass lists the subaccounts it reads itself)."""
+        if self._fleet_due_at is not None and now < self._fleet_due_at:
             return
-        tokens = subaccount_tokens(self._twilio, self.settings.twilio_account_sid, self.settings.subaccount_mode)
-        if tokens is not None:
-            self._subaccount_tokens, self._tokens_read_at = tokens, now
+        fleet = read_fleet(self._twilio, self.settings.twilio_account_sid, self.settings.subaccount_mode)
+        if fleet is None:
+            self._fleet_due_at = now + FLEET_RETRY_SECONDS
+            return
+        record_names(db, fleet.names)
+        self._fleet, self._fleet_due_at = fleet, now + FLEET_REFRESH_SECONDS
 
     def ingest(self, rows: list[dict], source: str, now: int) -> UpsertResult:
         """Store failures and queue their alerts in one transaction (poll pages, callbacks)."""

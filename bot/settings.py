@@ -36,6 +36,7 @@ class Settings:
     twilio_events_url: str = "https://events.twilio.com"
     twilio_subaccounts: str = ""
     twilio_timeout: float = 15.0
+    twilio_concurrency: int = 8
     teams_webhook_url: str = field(default="", repr=False)
     teams_outgoing_secret: str = field(default="", repr=False)
     db_path: str = "smserror.db"
@@ -63,7 +64,7 @@ class Settings:
         return TwilioConfig(
             account_sid=self.twilio_account_sid, auth_token=self.twilio_auth_token, api_key=self.twilio_api_key,
             api_secret=self.twilio_api_secret, api_url=self.twilio_api_url, events_url=self.twilio_events_url,
-            timeout=self.twilio_timeout,
+            timeout=self.twilio_timeout, concurrency=self.twilio_concurrency,
             subaccounts=self.subaccount_mode, lookback_hours=self.lookback_hours)
 
     @property
@@ -122,6 +123,7 @@ class Settings:
             twilio_events_url=_url(get("TWILIO_EVENTS_URL", cls.twilio_events_url), "TWILIO_EVENTS_URL").rstrip("/"),
             twilio_subaccounts=get("TWILIO_SUBACCOUNTS"),
             twilio_timeout=_number(get("SMSERROR_TWILIO_TIMEOUT", "15"), "SMSERROR_TWILIO_TIMEOUT", float, 1, 300),
+            twilio_concurrency=_number(get("SMSERROR_TWILIO_CONCURRENCY", "8"), "SMSERROR_TWILIO_CONCURRENCY", int, 1, 64),
             teams_webhook_url=_url(get("TEAMS_WEBHOOK_URL"), "TEAMS_WEBHOOK_URL") if get("TEAMS_WEBHOOK_URL") else "",
             teams_outgoing_secret=get("TEAMS_OUTGOING_SECRET"),
             db_path=get("SMSERROR_DB", cls.db_path) or cls.db_path,

@@ -14,7 +14,8 @@ message events go to `ingest` like status callbacks (source "event"), in one tra
 their event ids. Delivery is at least once and in no set order, so a repeated id is skipped and
 the upsert, dated by each event's own timestamp, never lets an older state overwrite a newer
 one. A sink test event's test_id is kept for `smserror streams setup`; other types are
-acknowledged and ignored.
+acknowledged and ignored. Any verified delivery dates its account's stream as working, which
+leaves that account to the poller's hourly sweep.
 
 Answers: 200 taken or ignored, 400 signed but unreadable, 403 unsigned, forged or tampered,
 503 store unavailable. Never 500: nothing in here lets an exception escape.
@@ -40,6 +41,7 @@ from bot.settings import Settings
 from jobs.importer import parse_time
 from storage.db import LocalDb, transaction
 from storage.failures import FAILED_STATUSES
+from storage.poll_state import record_streams
 from storage.stream_events import record_sink_test, take_new_events
 
 log = logging.getLogger("smserror.twilio_events")
@@ -117,6 +119,8 @@ def _handle(db, public_url, tokens, main_account, body, query, signature, ingest
             failures.append(failure)
     try:
         with transaction(db):
+            if signer:  # its sink works: the poller leaves this account to the hourly sweep (jobs/poll.py)
+                record_streams(db, {signer: True}, now)
             for test_id in tests:
                 record_sink_test(db, signer, test_id, now)
             fresh = take_new_events(db, [event_id for event_id, _ in failures], now)

@@ -38,7 +38,8 @@ from storage import alert_groups, outbox
 from storage.alert_groups import FLEET, AlertGroup, fleet_key, group_key
 from storage.digest_queries import account_names
 from storage.db import transaction
-from storage.privacy import mask_number
+from storage.poll_state import friendly_name
+from storage.privacy import mask_number, mask_numbers_in_text
 
 log = logging.getLogger("smserror.alerts")
 
@@ -163,6 +164,7 @@ def group_report(db, group: AlertGroup, now: int, *, rules: Rules, mention: str 
         "kind": group.kind,
         "state": "resolved" if group.resolved_at else "firing",
         "account_sid": group.account_sid,
+        "account_name": mask_numbers_in_text(friendly_name(db, group.account_sid)),
         "service_sid": group.service_sid or "",
         "error_code": group.error_code,
         "count": group.count,

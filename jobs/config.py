@@ -17,7 +17,7 @@ class ConfigError(ValueError):
 @dataclass(frozen=True)
 class TwilioConfig:
     """The Twilio REST client's and the poller's settings (TWILIO_*, SMSERROR_TWILIO_TIMEOUT,
-    SMSERROR_LOOKBACK_HOURS). Secrets are left out of repr()."""
+    SMSERROR_TWILIO_CONCURRENCY, SMSERROR_LOOKBACK_HOURS). Secrets are left out of repr()."""
 
     account_sid: str = ""
     auth_token: str = field(default="", repr=False)
@@ -26,6 +26,7 @@ class TwilioConfig:
     api_url: str = "https://api.twilio.com"
     events_url: str = "https://events.twilio.com"
     timeout: float = 15.0
+    concurrency: int = 8  # accounts read at once in a poll pass
     subaccounts: str | list[str] = ""  # "" the main account only, "all", or a list of subaccount SIDs
     lookback_hours: int = 24
 

@@ -19,7 +19,7 @@ from typing import Iterable, TextIO
 
 from storage.digest_queries import HYGIENE_REASONS, TO_CORRECT, EvidenceRow, HygieneRow, hygiene_rows
 
-CSV_COLUMNS = ("number", "reason", "code", "last_seen", "count", "account_sid", "action")
+CSV_COLUMNS = ("number", "reason", "code", "last_seen", "count", "account_sid", "account_name", "action")
 EVIDENCE_COLUMNS = ("code", "number", "message_id", "status", "sent_at", "account_sid")
 _FORMULA = re.compile(r"^[=@\t\r-]|^\+(?!\d)")  # a cell a spreadsheet would run as a formula
 
@@ -36,15 +36,16 @@ def _utc(epoch: int) -> str:
     return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def write_csv(rows: list[HygieneRow], stream: TextIO) -> int:
-    """One line per (recipient, code), most recently seen first, with a header; `action` says
-    whether the number comes off the lists (remove) or is to be fixed (correct). Returns rows written."""
+def write_csv(rows: list[HygieneRow], stream: TextIO, names: dict[str, str] | None = None) -> int:
+    """One line per (recipient, code), most recently seen first, with a header; the account by
+    SID and by its friendly name (`names`, where known); `action` says whether the number comes
+    off the lists (remove) or is to be fixed (correct). Returns rows written."""
     writer = csv.writer(stream, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in rows:
         action = "correct" if row.code in TO_CORRECT else "remove"
         writer.writerow([_cell(row.number), row.reason, row.code, _utc(row.last_seen), row.count,
-                         _cell(row.account_sid), action])
+                         _cell(row.account_sid), _cell((names or {}).get(row.account_sid)), action])
     return len(rows)
 
 

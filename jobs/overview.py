@@ -17,7 +17,7 @@ from storage import alert_groups, knowledge, leases, outbox
 from storage import digest_queries as q
 from storage.alert_groups import AlertGroup
 from storage.failures import latest_with_code
-from storage.poll_state import all_poll_states
+from storage.poll_state import all_poll_states, streamed
 from storage.privacy import mask_number, mask_numbers_in_text
 
 DAY = q.DAY
@@ -52,12 +52,14 @@ def _code(code: int, count: int, previous: int) -> dict[str, Any]:
     }
 
 
-def accounts(db) -> list[dict[str, Any]]:
-    """Each Twilio account the poller has tried: when it last read the account whole, and the
-    error of its latest attempt if that one failed (a success clears it)."""
+def accounts(db, now: int) -> list[dict[str, Any]]:
+    """Each Twilio account the poller knows: when it last read the account whole, whether Event
+    Streams covers it (then only the hourly sweep reads it), and the error of its latest attempt
+    if that one failed (a success clears it)."""
     return [{"sid": state["account_sid"],
              "name": mask_numbers_in_text(state["friendly_name"] or ""),
              "last_ok_at": state["last_ok_at"],
+             "streamed": streamed(state, now),
              "last_error": mask_numbers_in_text(state["last_error"] or "")}
             for state in all_poll_states(db)]
 
@@ -94,11 +96,13 @@ def open_groups(db) -> list[AlertGroup]:
     return sorted(alert_groups.unresolved(db), key=lambda g: (g.kind != "account", -g.last_seen, g.key))
 
 
-def alert_summary(group: AlertGroup, now: int, link: str) -> dict[str, Any]:
-    """An open alert in one line's worth of fields, from its row alone (no query)."""
+def alert_summary(group: AlertGroup, now: int, link: str, names: dict[str, str]) -> dict[str, Any]:
+    """An open alert in one line's worth of fields, from its row and `names` (account SID ->
+    friendly name) alone (no query)."""
     return {
         "group": group.key, "kind": group.kind, "error_code": group.error_code,
         "title": alerts.describe(group.error_code)["title"], "account_sid": group.account_sid,
+        "account_name": mask_numbers_in_text(names.get(group.account_sid, "")),
         "count": group.count, "first_seen": group.first_seen, "last_seen": group.last_seen,
         "acked_by": group.acked_by, "snoozed_until": group.snoozed_until if group.snoozed(now) else None,
         "link": link,
@@ -108,10 +112,11 @@ def alert_summary(group: AlertGroup, now: int, link: str) -> dict[str, Any]:
 def status(db, now: int, *, domain: str = "") -> dict[str, Any]:
     """`/smserror status`: Twilio reads, delivery, the leader and every open alert."""
     groups = open_groups(db)
+    names = q.account_names(db)
     return {
-        "accounts": accounts(db),
+        "accounts": accounts(db, now),
         "delivery": delivery(db, now),
-        "alerts": [alert_summary(g, now, message_link(g, domain=domain)) for g in groups],
+        "alerts": [alert_summary(g, now, message_link(g, domain=domain), names) for g in groups],
     }
 
 
@@ -129,7 +134,7 @@ def home(db, now: int, rules: Rules, *, alerts_shown: int, next_digest: int | No
         "now": now,
         "alerts": shown,
         "open": len(groups),
-        "accounts": accounts(db),
+        "accounts": accounts(db, now),
         "delivery": delivery(db, now),
         "top": top_codes(db, DAY, "24 h", now),
         "next_digest": next_digest,

@@ -14,6 +14,14 @@ Pages are read one at a time (the SDK's Page/next_page, records kept as JSON dic
 SID in one transaction, so memory stays constant and a pass killed half-way loses nothing: its state did not move, the next pass re-reads
 the same window and the upsert makes the repeat a no-op. A pass that fails leaves its state where
 it was and logs one line.
+
+Accounts are read SMSERROR_TWILIO_CONCURRENCY at a time, on one shared client (a 429 holds every
+worker back: jobs/twilio_client.py). Poll states are read once, up front; the workers only
+write, each write a transaction, which the store serialises (storage/db.py).
+
+An account whose Event Streams sink was seen working within 48 h (by `smserror
+streams setup` / `status`, or a delivery from it) gets only the hourly sweep: its events arrive
+in real time, and the sweep catches what Twilio dropped after its 4-hour retries.
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ import calendar
 import logging
 import sqlite3
 import time
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -36,7 +45,7 @@ from jobs.config import TwilioConfig
 from jobs.importer import parse_time, record_to_row
 from jobs.twilio_client import TwilioAuthError, describe_error, make_client
 from storage.failures import FAILED_STATUSES, UpsertResult, upsert_failures
-from storage.poll_state import all_poll_states, get_poll_state, record_pass_error, record_pass_ok
+from storage.poll_state import all_poll_states, record_names, record_pass_error, record_pass_ok, streamed
 
 log = logging.getLogger("smserror.poll")
 
@@ -53,8 +62,8 @@ PAGE_SIZE = 1000
 class AccountReport:
     account_sid: str
     friendly_name: str | None = None
-    kind: str = "recent"  # or "sweep"
-    window_start: int = 0
+    kind: str = "recent"  # or "sweep", or "stream" (nothing read: Event Streams covers it until its sweep)
+    window_start: int = 0  # for "stream": when the next sweep is due
     messages_read: int = 0
     failures_seen: int = 0
     failures_new: int = 0
@@ -62,9 +71,12 @@ class AccountReport:
     requests: int = 0
     error: str | None = None
     auth_failed: bool = False
+    new_failures: list[dict] = field(default_factory=list, repr=False)
 
     def line(self) -> str:
         name = f" ({self.friendly_name})" if self.friendly_name and self.friendly_name != self.account_sid else ""
+        if self.kind == "stream":
+            return f"{self.account_sid}{name}: covered by Event Streams, next sweep due {_iso(self.window_start)}"
         since = datetime.fromtimestamp(self.window_start, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
         head = f"{self.account_sid}{name}: {self.kind} since {since}: {self.messages_read} messages read, "
         head += f"{self.failures_new} new failures, {self.failures_updated} updated, {self.requests} requests"
@@ -99,45 +111,57 @@ def run_poll_pass(
     client: Client | None = None,
     client_factory: Callable[[TwilioConfig], Client] = make_client,
     ingest: Ingest | None = None,
+    accounts: list[str] | None = None,
     sweep_seconds: int = SWEEP_SECONDS,
     overlap: int = OVERLAP,
 ) -> PassReport:
-    """One pass over every configured account. Never raises for Twilio trouble: errors are in the
-    report (and logged, one line each). Raises ConfigError if Twilio is not configured."""
+    """One pass over every configured account, `config.concurrency` at a time. `accounts`: their
+    SIDs, main account first, when the caller has listed them (bot/pipeline.py does hourly); else
+    they are listed here. Never raises for Twilio trouble: errors are in the report (and logged,
+    one line each). Raises ConfigError if Twilio is not configured."""
     now = int(time.time()) if now is None else int(now)
     client = client or client_factory(config)
     http = client.http_client
     report = PassReport(started_at=now)
     before = getattr(http, "requests_made", 0)
-    for account_sid, name in _accounts(db, client, config, report):
-        account = poll_account(
-            db, client, account_sid, config.lookback_hours, now,
-            friendly_name=name, sweep_seconds=sweep_seconds, overlap=overlap, ingest=ingest,
-            into=report.new_failures,
-        )
-        report.accounts.append(account)
-        if account.auth_failed and account_sid == config.account_sid:
+    if accounts is None:
+        accounts = _accounts(db, client, config, report)
+    states = {state["account_sid"]: state for state in all_poll_states(db)}
+
+    def one(account_sid: str) -> AccountReport:
+        return poll_account(db, client, account_sid, config.lookback_hours, now, state=states.get(account_sid, {}),
+                            sweep_seconds=sweep_seconds, overlap=overlap, ingest=ingest)
+
+    workers = min(config.concurrency, len(accounts))
+    if workers > 1:
+        with ThreadPoolExecutor(workers, thread_name_prefix="poll") as pool:
+            report.accounts = list(pool.map(one, accounts))
+    else:
+        report.accounts = [one(sid) for sid in accounts]
+    for account in report.accounts:
+        report.new_failures.extend(account.new_failures)
+        if account.auth_failed and account.account_sid == config.account_sid:
             report.auth_failed = True
     report.requests = getattr(http, "requests_made", 0) - before
     return report
 
 
-def _accounts(db, client: Client, config: TwilioConfig, report: PassReport) -> list[tuple[str, str | None]]:
+def _accounts(db, client: Client, config: TwilioConfig, report: PassReport) -> list[str]:
     main = config.account_sid
     mode = config.subaccounts
     if mode == "":
-        return [(main, None)]
+        return [main]
     if isinstance(mode, list):
-        return [(main, None)] + [(sid, None) for sid in dict.fromkeys(mode) if sid != main]
+        return [main] + [sid for sid in dict.fromkeys(mode) if sid != main]
     try:
         listed = [(a.sid, a.friendly_name) for a in client.api.v2010.accounts.stream(status="active", page_size=PAGE_SIZE)]
     except (TwilioException, TwilioAuthError, OSError) as exc:
         report.error = describe_error(exc)
         report.auth_failed = isinstance(exc, TwilioAuthError)
         log.error("listing the subaccounts of %s failed: %s; polling the accounts already known", main, report.error)
-        listed = [(s["account_sid"], s["friendly_name"]) for s in all_poll_states(db)]
-    names = dict(listed)
-    return [(main, names.get(main))] + [(sid, name) for sid, name in listed if sid != main]
+        listed = [(s["account_sid"], None) for s in all_poll_states(db)]
+    record_names(db, {sid: name for sid, name in listed if name})
+    return [main] + [sid for sid, _ in listed if sid != main]
 
 
 def poll_account(
@@ -147,27 +171,28 @@ def poll_account(
     lookback_hours: int,
     now: int,
     *,
-    friendly_name: str | None = None,
+    state: dict,
     sweep_seconds: int = SWEEP_SECONDS,
     overlap: int = OVERLAP,
     ingest: Ingest | None = None,
-    into: list[dict] | None = None,
 ) -> AccountReport:
+    """Read one account's window (`state`: its poll_state row, {} for a new account). Safe to run
+    in several threads at once: it only writes, in transactions."""
     lookback_start = now - lookback_hours * 3600
-    state = get_poll_state(db, account_sid) or {}
     last_pass, last_sweep = state.get("last_pass_at"), state.get("last_sweep_at")
     sweep = last_pass is None or last_sweep is None or now - last_sweep >= sweep_seconds or last_pass - overlap <= lookback_start
+    if not sweep and streamed(state, now):
+        return AccountReport(account_sid, state.get("friendly_name"), "stream", last_sweep + sweep_seconds)
     start = lookback_start if sweep else max(lookback_start, last_pass - overlap)
-    report = AccountReport(account_sid, friendly_name or state.get("friendly_name"), "sweep" if sweep else "recent", start)
+    report = AccountReport(account_sid, state.get("friendly_name"), "sweep" if sweep else "recent", start)
     http = client.http_client
-    before = getattr(http, "requests_made", 0)
+    before = getattr(http, "requests_by_this_thread", 0)
 
     def flush(rows: list[dict]) -> None:
         result = (ingest or partial(upsert_failures, db))(rows, "poll", now)
         report.failures_new += result.inserted
         report.failures_updated += result.updated
-        if into is not None:
-            into.extend(result.new)
+        report.new_failures.extend(result.new)
         rows.clear()
 
     try:
@@ -198,7 +223,7 @@ def poll_account(
         else:
             report.error = describe_error(exc)
         report.auth_failed = isinstance(exc, TwilioAuthError)
-        report.requests = getattr(http, "requests_made", 0) - before
+        report.requests = getattr(http, "requests_by_this_thread", 0) - before
         log.error(
             "poll of %s failed: %s; its window stays at %s, the next pass re-reads it",
             account_sid, report.error, _iso(last_pass) if last_pass else "the full lookback",
@@ -208,8 +233,8 @@ def poll_account(
         except sqlite3.Error:
             pass
         return report
-    report.requests = getattr(http, "requests_made", 0) - before
-    record_pass_ok(db, account_sid, pass_at=now, swept=sweep, ok_at=int(time.time()), friendly_name=friendly_name)
+    report.requests = getattr(http, "requests_by_this_thread", 0) - before
+    record_pass_ok(db, account_sid, pass_at=now, swept=sweep, ok_at=int(time.time()))
     return report
 
 

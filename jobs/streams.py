@@ -45,13 +45,16 @@ class Account:
 
 @dataclass
 class Outcome:
-    """One line per account, and whether the account is done (setup) or active (status)."""
+    """One line per account, and whether the account is done (setup) or active (status):
+    `active` per account SID, for the poller (storage/poll_state.py `record_streams`)."""
     lines: list[str] = field(default_factory=list)
     ok: bool = True
+    active: dict[str, bool] = field(default_factory=dict)
 
     def add(self, account: Account, text: str, ok: bool = True) -> None:
         self.lines.append(f"{account.label}: {text}")
         self.ok = self.ok and ok
+        self.active[account.sid] = ok
 
 
 class SinkTests:

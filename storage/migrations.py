@@ -136,4 +136,9 @@ MIGRATIONS: list[str] = [
         received_at INTEGER NOT NULL
     );
     """,
+    # 6: when an account's Event Streams sink was last seen working (`smserror streams setup` or
+    # `status` found it active, or one of its deliveries arrived): the poller then only sweeps it hourly
+    """
+    ALTER TABLE poll_state ADD COLUMN stream_seen_at INTEGER;
+    """,
 ]

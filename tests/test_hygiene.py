@@ -38,13 +38,15 @@ def test_rows_and_csv(db):
         ("+1555000000", "wrong format or typo", 21211, 1),
     ]
     out = io.StringIO()
-    assert write_csv(rows, out) == 4
+    assert write_csv(rows, out, {"AC" + "1" * 32: "Glow Clinic"}) == 4
     lines = list(csv.reader(io.StringIO(out.getvalue())))
-    assert tuple(lines[0]) == CSV_COLUMNS == ("number", "reason", "code", "last_seen", "count", "account_sid", "action")
-    assert lines[1] == ["+15550000001", "opted out", "21610", "2026-03-09T11:00:00Z", "2", "AC" + "1" * 32, "remove"]
-    assert lines[2][0] == "+442071234567" and lines[2][5] == AC2
+    assert tuple(lines[0]) == CSV_COLUMNS == ("number", "reason", "code", "last_seen", "count", "account_sid",
+                                              "account_name", "action")
+    assert lines[1] == ["+15550000001", "opted out", "21610", "2026-03-09T11:00:00Z", "2", "AC" + "1" * 32,
+                        "Glow Clinic", "remove"]
+    assert lines[2][0] == "+442071234567" and lines[2][5:7] == [AC2, ""]  # no name known
     assert lines[3][0] == "'=HYPERLINK(\"x\")"  # a spreadsheet must not run it
-    assert lines[4][1:3] == ["wrong format or typo", "21211"] and lines[4][6] == "correct", "fix the number, keep it"
+    assert lines[4][1:3] == ["wrong format or typo", "21211"] and lines[4][7] == "correct", "fix the number, keep it"
 
 
 @pytest.fixture

@@ -207,7 +207,8 @@ def test_poll_once_prints_counts_per_account(monkeypatch, tmp_path, capsys, twil
     twilio.add_message(date_sent=now - 60, status="undelivered", error_code=30003, recipient="+12025550177")
     assert run_cli(monkeypatch, tmp_path, cli_env(twilio, tmp_path), "poll", "--once") == 0
     out = capsys.readouterr().out
-    assert f"{MAIN_SID}: sweep since" in out and "1 messages read, 1 new failures, 0 updated, 1 requests" in out
+    assert f"{MAIN_SID} (Main practice): sweep since" in out  # named from the Accounts API
+    assert "1 messages read, 1 new failures, 0 updated, 1 requests" in out
     assert "+1202" not in out  # counts only, never numbers
 
 
@@ -216,7 +217,8 @@ def test_poll_once_total_counts_every_request_it_made(monkeypatch, tmp_path, cap
     env = cli_env(twilio, tmp_path, TWILIO_SUBACCOUNTS="all")
     assert run_cli(monkeypatch, tmp_path, env, "poll", "--once") == 0
     total = [line for line in capsys.readouterr().out.splitlines() if line.startswith("total:")]
-    # the subaccount list read for callback tokens, the one read for the pass, one Messages page each
+    # the main account's name, the subaccounts' list (names and callback tokens, shared with the
+    # pass), one Messages page each
     assert len(twilio.requests) == 4 and total == [f"total: 0 new failures, {len(twilio.requests)} requests"]
 
 
@@ -254,7 +256,7 @@ def test_killed_mid_pass_then_rerun_loses_and_duplicates_nothing(tmp_path, twili
     store = open_db(tmp_path / "cli.db")
     partial = count_failures(store)
     assert 0 < partial < len(twilio.failures())  # pages 0 and 1 were committed, the rest was not
-    assert get_poll_state(store, MAIN_SID) is None  # the window did not move
+    assert get_poll_state(store, MAIN_SID)["last_pass_at"] is None  # the window did not move
     store.close()
 
     rerun = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)

@@ -53,6 +53,8 @@ def test_unreadable_dotenv_names_it(tmp_path):
         ("SMSERROR_POLL_SECONDS", "soon"),
         ("SMSERROR_POLL_SECONDS", "0"),
         ("PORT", "70000"),
+        ("SMSERROR_TWILIO_CONCURRENCY", "0"),
+        ("SMSERROR_TWILIO_CONCURRENCY", "many"),
         ("SLACK_API_URL", "slack.com/api"),
         ("TWILIO_API_URL", "ftp://x"),
         ("TWILIO_EVENTS_URL", "events.twilio.com"),
@@ -66,6 +68,11 @@ def test_bad_values_name_the_variable(name, value):
     with pytest.raises(ConfigError) as err:
         Settings.from_env({name: value}, dotenv=None)
     assert name in str(err.value)
+
+
+def test_twilio_concurrency_reaches_the_poller():
+    assert Settings.from_env({}, dotenv=None).twilio.concurrency == 8
+    assert Settings.from_env({"SMSERROR_TWILIO_CONCURRENCY": "16"}, dotenv=None).twilio.concurrency == 16
 
 
 def test_subaccount_modes():

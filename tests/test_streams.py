@@ -8,6 +8,8 @@ import pytest
 
 from bot.settings import Settings
 from jobs.twilio_client import make_client
+from storage.db import open_db
+from storage.poll_state import all_poll_states
 from tests.fakes.twilio_api import AUTH_TOKEN, MAIN_SID
 from tests.fakes.twilio_events import FakeTwilioEvents, message_event
 from tests.test_poll import cli_env, run_cli
@@ -118,6 +120,9 @@ def test_status_says_which_accounts_are_not_active(monkeypatch, tmp_path, capsys
     assert main.startswith(f"{MAIN_SID}: sink DG") and ", batched); subscription DF" in main
     assert main.endswith(": active")
     assert glow == f"{GLOW} (Glow Clinic): no sink posts to {SINK}: not active (run `smserror streams setup`)"
+    # what the poller goes by: the main account only wants the hourly sweep, Glow every pass
+    seen = {state["account_sid"]: state["stream_seen_at"] for state in all_poll_states(open_db(tmp_path / "cli.db"))}
+    assert seen[MAIN_SID] and seen[GLOW] is None
 
 
 def test_configuration_errors_are_one_line_and_exit_2(monkeypatch, tmp_path, capsys, twilio, events):

@@ -13,6 +13,7 @@ import pytest
 import requests
 
 from bot.twilio_events import handle_events
+from storage.poll_state import all_poll_states
 from storage.stream_events import sink_test_id
 from tests.fakes.twilio_api import AUTH_TOKEN, MAIN_SID
 from tests.fakes.twilio_events import TEST_TYPE, message_event, sign_delivery
@@ -174,6 +175,9 @@ def test_a_subaccount_sink_is_checked_with_its_own_token(twilio, slack, teams, s
     theirs = message_event("undelivered", sid=sid(11), account=OTHER_SUB, code=30003)
     assert post(service, [theirs], token=sub_token).text == "ok: 0 taken, 0 repeated, 1 ignored"
     assert [(r["sid"], r["account_sid"]) for r in failures(service)] == [(sid(10), SUB)]
+    # its sink works: the poller leaves the subaccount to the hourly sweep; the other one's did not post
+    seen = {state["account_sid"]: state["stream_seen_at"] for state in all_poll_states(service.pipeline.store.get())}
+    assert seen[SUB] and seen.get(OTHER_SUB) is None
 
 
 def test_a_sink_test_event_leaves_its_test_id_for_setup(service):

@@ -196,12 +196,12 @@ def test_several_accounts_are_shown_separately():
         fields(f"*{AC1}*\n4 failures", f"*Glow &lt;Clinic&gt; ({AC2})*\n1 failure"),
         DIVIDER,
     ]
-    assert blocks[5]["text"]["text"].split("\n")[2] == f"By account: `{AC1}` 3 · `{AC2}` 1"
+    assert blocks[5]["text"]["text"].split("\n")[2] == f"By account: `{AC1}` 3 · Glow &lt;Clinic&gt; (`{AC2}`) 1"
     assert blocks[8]["text"]["text"].split("\n")[2] == f"By account: `{AC1}` 1"
     card = teams.card(view)
     assert card["body"][4] == {"type": "FactSet", "facts": [
         {"title": AC1, "value": "4 failures"}, {"title": f"Glow <Clinic> ({AC2})", "value": "1 failure"}]}
-    assert card["body"][5]["items"][2] == text_block(f"By account: {AC1} 3 · {AC2} 1", spacing="None")
+    assert card["body"][5]["items"][2] == text_block(f"By account: {AC1} 3 · Glow <Clinic> ({AC2}) 1", spacing="None")
     assert text.text(view).split("\n")[4:8] == [
         "7-day trend ▁▃▁▄▁▇█ (per 24 h, oldest first)",
         f"{AC1}: 4 failures",
@@ -228,7 +228,7 @@ def test_several_accounts_from_the_store(db):
     assert [(fact.label, fact.value) for fact in summary.facts] == [
         (AC1, ("3 failures",)), (f"Glow Clinic ({AC2})", ("2 failures",))]
     shown = text.text(view)
-    assert f"By account: {AC1} 3 · {AC2} 1" in shown and f"By account: {AC2} 1" in shown
+    assert f"By account: {AC1} 3 · Glow Clinic ({AC2}) 1" in shown and f"By account: Glow Clinic ({AC2}) 1" in shown
 
 
 def test_the_outbox_json_gives_the_same_views(db):

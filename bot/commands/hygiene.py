@@ -22,6 +22,7 @@ from bot.commands.digest import since_arg
 from jobs.digest import hygiene_summary
 from jobs.hygiene import hygiene_rows, write_csv
 from storage.db import open_db
+from storage.digest_queries import account_names
 
 
 def add_parser(sub):
@@ -29,7 +30,8 @@ def add_parser(sub):
     parser.add_argument("--since", default="30d", type=since_arg(366), metavar="WINDOW",
                         help="how far back: e.g. 24h, 7d, 90d, up to 366d (default 30d)")
     parser.add_argument("--csv", nargs="?", const="-", metavar="FILE",
-                        help="write number, reason, code, last seen, count, account, action (FULL numbers) to FILE, or stdout")
+                        help="write number, reason, code, last seen, count, account SID and name, action "
+                        "(FULL numbers) to FILE, or stdout")
     return parser
 
 
@@ -40,8 +42,8 @@ def run(args) -> int:
     end = int(time.time())
     try:
         if args.csv:
-            rows = hygiene_rows(db, end - seconds, end)
-            return write_full_numbers(args.csv, lambda stream: write_csv(rows, stream))
+            rows, names = hygiene_rows(db, end - seconds, end), account_names(db)
+            return write_full_numbers(args.csv, lambda stream: write_csv(rows, stream, names))
         summary = hygiene_summary(db, end - seconds, end)
     finally:
         db.close()

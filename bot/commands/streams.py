@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import functools
 import sys
+import time
 
 from bot.settings import Settings
 from bot.twilio_events import EVENTS_PATH
 from jobs import streams
 from jobs.twilio_client import make_client
 from storage.db import LocalDb
+from storage.poll_state import record_streams
 
 
 def add_parser(sub):
@@ -48,14 +50,16 @@ def run(args) -> int:
     outcome = streams.Outcome()
     accounts = streams.accounts(settings, main, lambda sid, token: make_client(settings.twilio, as_account=(sid, token)),
                                 outcome)
+    store = functools.cache(lambda: LocalDb(settings.db_path))
     if args.action == "status":
         streams.status(accounts, destination, outcome)
     else:
-        store = functools.cache(lambda: LocalDb(settings.db_path))  # opened only when a sink needs validating
         tests = None if args.dry_run else streams.SinkTests(lambda: store().get(), args.wait)
         streams.setup(accounts, destination, tests, outcome)
     for line in outcome.lines:
         print(line)
+    if not getattr(args, "dry_run", False):  # what the poller needs: which accounts only want the hourly sweep
+        record_streams(store().get(), outcome.active, int(time.time()))
     return 0 if outcome.ok else 1
 
 

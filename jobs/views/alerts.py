@@ -16,7 +16,8 @@ from typing import Any
 from jobs.rules import SNOOZE_CHOICES
 from jobs.views.actions import ActionId
 from jobs.views.digest import account_name
-from jobs.views.model import Action, Code, Fact, Line, Link, Mention, Option, Section, Strong, Time, View, line
+from jobs.views.model import (Action, Code, Fact, Line, Link, Mention, Option, Section, Strong, Time, View,
+                              account_label, line)
 
 MAX_STEPS = 5
 MAX_FLEET_ACCOUNTS = 20
@@ -37,7 +38,8 @@ def headline(report: dict[str, Any]) -> str:
     if report["kind"] == "fleet":
         return (f"{report['title']} ({report['error_code']}) in {clinics(len(report['accounts']))} at once: "
                 f"{plural_failures(report['count'])}")
-    scope = report["account_sid"] + (f" / {report['service_sid']}" if report.get("service_sid") else "")
+    scope = account_name({"sid": report["account_sid"], "name": report.get("account_name")})
+    scope += f" / {report['service_sid']}" if report.get("service_sid") else ""
     return f"{report['title']} ({report['error_code']}) on {scope}: {plural_failures(report['count'])}"
 
 
@@ -71,7 +73,7 @@ def _facts(report: dict[str, Any]) -> tuple[Fact, ...]:
     if report["kind"] == "fleet":
         return _fleet_facts(report)
     facts = [
-        Fact("Account", line(Code(report["account_sid"]))),
+        Fact("Account", account_label(report["account_sid"], report.get("account_name"))),
         Fact("Messaging service", line(Code(report["service_sid"])) if report.get("service_sid") else line("—")),
         Fact("Category", line(report.get("category_label") or report.get("category") or "Other")),
         Fact("Failures", line(str(report["count"]))),

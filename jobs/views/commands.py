@@ -11,7 +11,7 @@ from typing import Any
 
 from jobs.views.alerts import examples_view, plural_failures
 from jobs.views.digest import account_name, change, plural, summary_line
-from jobs.views.model import Code, Line, Link, Mention, Section, Strong, Time, View, line
+from jobs.views.model import Code, Line, Link, Mention, Section, Strong, Time, View, account_label, line
 
 MAX_CODES = 10
 MAX_ACCOUNTS = 10
@@ -83,6 +83,8 @@ def accounts_section(accounts: list[dict[str, Any]]) -> Section:
     lines = []
     for account in ordered[:MAX_ACCOUNTS]:
         read = line("last read ", Time(account["last_ok_at"])) if account["last_ok_at"] else line("never read")
+        if account.get("streamed"):
+            read += (" · Event Streams, swept hourly",)
         failing = line(" · ⚠️ latest attempt failed: ", account["last_error"]) if account["last_error"] else ()
         lines.append(line("• ", account_name(account), ": ") + read + failing)
     rest = ordered[MAX_ACCOUNTS:]
@@ -124,8 +126,9 @@ def alert_state(alert: dict[str, Any]) -> Line:
 
 def alert_line(alert: dict[str, Any]) -> Line:
     state = alert_state(alert)
-    return (line(f"{alert_icon(alert)} ", Strong(alert["title"]), " (", Code(str(alert["error_code"])), ") · ",
-                 Code(alert["account_sid"]), f" · {plural_failures(alert['count'])} since ", Time(alert["first_seen"]))
+    return (line(f"{alert_icon(alert)} ", Strong(alert["title"]), " (", Code(str(alert["error_code"])), ") · ")
+            + account_label(alert["account_sid"], alert.get("account_name"))
+            + line(f" · {plural_failures(alert['count'])} since ", Time(alert["first_seen"]))
             + (line(" · ") + state if state else ())
             + (line(" · ", Link(alert["link"], "open")) if alert.get("link") else ()))
 

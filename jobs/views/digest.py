@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs.views.model import Code, Fact, Line, Link, Section, Strong, View, line
+from jobs.views.model import Code, Fact, Line, Link, Section, Strong, View, account_label, line
 
 MAX_CODES = 15  # sections with detail; readable on a phone
 MAX_ACCOUNTS = 10
@@ -120,20 +120,22 @@ def _changed(changed: list[dict[str, Any]]) -> Section:
                                for a in changed))
 
 
-def _by_account(entry: dict[str, Any]) -> Line:
+def _by_account(entry: dict[str, Any], names: dict[str, str]) -> Line:
     shown = entry["accounts"][:MAX_ACCOUNTS_PER_CODE]
     spans: list = ["By account: "]
     for n, (sid, count) in enumerate(shown):
-        spans += [" · " if n else "", Code(sid), f" {count:,}"]
+        spans += [" · " if n else "", *account_label(sid, names.get(sid)), f" {count:,}"]
     more = len(entry["accounts"]) - len(shown)
     return line(*spans, f" · and {more} more" if more > 0 else "")
 
 
-def code_section(entry: dict[str, Any], several_accounts: bool) -> Section:
+def code_section(entry: dict[str, Any], names: dict[str, str] | None) -> Section:
+    """`names` (account SID -> friendly name) when the digest covers several accounts: the
+    section then says which accounts the failures came from."""
     lines = [line(Strong(plural(entry["count"], "failure")), f" · {change(entry['count'], entry['previous'])}",
                   " · 7 days ", Code(sparkline(entry["daily"])))]
-    if several_accounts:
-        lines.append(_by_account(entry))
+    if names is not None:
+        lines.append(_by_account(entry, names))
     lines.append(line(_clip(entry["meaning"], MEANING_LIMIT)))
     if entry["first_step"]:
         lines.append(line(Strong("First step: "), entry["first_step"]))
@@ -178,10 +180,10 @@ def digest_view(r: dict[str, Any], *, full: bool = False) -> View:
             sections.append(_hygiene(r["hygiene"]))
         return View(title=r["title"], subtitle=subtitle, sections=tuple(sections), fallback=fallback_text(r),
                     tone="good")
-    several = len(r["accounts"]) > 1
+    names = {a["sid"]: a["name"] for a in r["accounts"]} if len(r["accounts"]) > 1 else None
     codes = r["codes"] if full else r["codes"][:MAX_CODES]
     sections = [*([_changed(r["changed"])] if r.get("changed") else []), _summary(r),
-                *(code_section(entry, several) for entry in codes)]
+                *(code_section(entry, names) for entry in codes)]
     if len(r["codes"]) > len(codes):
         sections.append(_more_codes(r["codes"][len(codes):]))
     sections.append(_hygiene(r["hygiene"]))

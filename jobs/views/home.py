@@ -14,7 +14,7 @@ from typing import Any
 from jobs.views.alerts import alert_actions, what_happened
 from jobs.views.commands import (accounts_section, alert_icon, alert_state, alerts_title, delivery_section,
                                  more_alerts, top_sections)
-from jobs.views.model import Code, Link, Section, Time, View, line
+from jobs.views.model import Code, Link, Section, Time, View, account_label, line
 
 MAX_ALERTS = 8
 MAX_CODES = 5
@@ -25,7 +25,7 @@ def alert_section(report: dict[str, Any]) -> Section:
     link = line(Link(report["link"], "Open in channel")) if report.get("link") else ()
     return Section(
         title=line(f"{alert_icon(report)} {report['title']} (", Code(str(report["error_code"])), ")"),
-        lines=(line(Code(report["account_sid"]), " · ") + what_happened(report),),
+        lines=(account_label(report["account_sid"], report.get("account_name")) + (" · ",) + what_happened(report),),
         note=state + (line(" · ") if state and link else ()) + link,
         actions=alert_actions(report))
 

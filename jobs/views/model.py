@@ -100,6 +100,11 @@ def line(*spans: Span) -> Line:
     return tuple(span for span in spans if span not in ("", None))
 
 
+def account_label(sid: str, name: str | None = None) -> Line:
+    """'Glow Clinic (`AC…`)': an account by its Twilio friendly name when one is known, the SID always."""
+    return line(name, " (", Code(sid), ")") if name and name != sid else line(Code(sid))
+
+
 def utc_text(epoch: int | None) -> str:
     """How a Time reads where a surface has no date tokens (Teams, text, fallbacks)."""
     if not epoch:

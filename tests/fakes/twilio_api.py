@@ -10,8 +10,10 @@ Serves what the poller uses, the way Twilio does:
 
 Messages are kept compactly (tuples) and rendered per page, so a bench can hold 100k+ of them.
 `hang_on_page(n)` makes the request for page n of a message list wait (until `release()` or the
-server stops) and then fail, for kill-mid-pass tests. Run as a module to serve a generated load:
-`python -m tests.fakes.twilio_api --messages 100000` prints its URL and waits.
+server stops) and then fail, for kill-mid-pass tests. `delay` makes every answer take that long,
+as a distant API's would; `max_in_flight` is the most requests it held at once. Run as a module
+to serve a generated load: `python -m tests.fakes.twilio_api --messages 100000 [--subaccounts 300
+--delay 0.1]` prints its URL and waits.
 """
 
 from __future__ import annotations
@@ -77,6 +79,9 @@ class FakeTwilioAPI(FakeServer):
         self._hang_event = threading.Event()
         self.hung = threading.Event()
         self._counter = 0
+        self.delay = 0.0  # seconds each answer takes, as a distant API's would
+        self.in_flight = 0
+        self.max_in_flight = 0  # the most requests the handler held at once
 
     # -- building the truth -----------------------------------------------------------------
     def add_subaccount(self, sid: str, friendly_name: str = "", status: str = "active") -> str:
@@ -146,6 +151,18 @@ class FakeTwilioAPI(FakeServer):
 
     # -- serving ----------------------------------------------------------------------------
     def handle(self, request: Request) -> Reply:
+        with self._data_lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            if self.delay:
+                time.sleep(self.delay)
+            return self._serve(request)
+        finally:
+            with self._data_lock:
+                self.in_flight -= 1
+
+    def _serve(self, request: Request) -> Reply:
         if request.method != "GET" or not request.path.startswith(API + "/Accounts"):
             return _error(404, 20404, "The requested resource was not found")
         if not self._authorised(request):
@@ -258,8 +275,14 @@ def _error(status: int, code: int, message: str) -> Reply:
 FAILURE_MIX = ((30007, "failed"), (21610, "failed"), (30003, "undelivered"), (30006, "undelivered"), (30005, "undelivered"))
 
 
-def populate(fake: FakeTwilioAPI, count: int, now: int, span: int = DAY - 600, failure_rate: float = 0.05, seed: int = 7) -> None:
-    """`count` messages spread over the `span` seconds before `now`, ~`failure_rate` of them failures."""
+def subaccount_sid(n: int) -> str:
+    return f"AC{n + 0x100:032x}"
+
+
+def populate(fake: FakeTwilioAPI, count: int, now: int, span: int = DAY - 600, failure_rate: float = 0.05, seed: int = 7,
+             accounts: list[str] | None = None) -> None:
+    """`count` messages spread over the `span` seconds before `now`, ~`failure_rate` of them failures,
+    dealt in turn to `accounts` (default: the main account)."""
     rng = random.Random(seed)
     for i in range(count):
         if rng.random() < failure_rate:
@@ -267,7 +290,7 @@ def populate(fake: FakeTwilioAPI, count: int, now: int, span: int = DAY - 600, f
         else:
             code, status = None, "delivered"
         fake.add_message(
-            date_sent=now - int(span * i / max(1, count)) - 1, status=status, error_code=code,
+            accounts[i % len(accounts)] if accounts else None, date_sent=now - int(span * i / max(1, count)) - 1, status=status, error_code=code,
             recipient=f"+1202555{rng.randrange(100, 200):04d}", body=f"synthetic body {i}",
         )
 
@@ -276,10 +299,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="serve a fake Twilio REST API with generated messages")
     parser.add_argument("--messages", type=int, default=100_000)
     parser.add_argument("--now", type=int, default=0)
+    parser.add_argument("--subaccounts", type=int, default=0, help="named 'Clinic N'; the messages are dealt among all")
+    parser.add_argument("--delay", type=float, default=0.0, help="seconds each answer takes")
     args = parser.parse_args()
     fake = FakeTwilioAPI()
-    populate(fake, args.messages, args.now or int(time.time()))
-    fake._sorted(fake.account_sid)
+    fake.delay = args.delay
+    subaccounts = [subaccount_sid(n) for n in range(args.subaccounts)]
+    for n, sid in enumerate(subaccounts):
+        fake.add_subaccount(sid, f"Clinic {n}")
+    populate(fake, args.messages, args.now or int(time.time()), accounts=[fake.account_sid, *subaccounts])
+    for sid in fake.accounts:
+        fake._sorted(sid)
     fake.start()
     print(fake.url, flush=True)
     try:
