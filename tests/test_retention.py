@@ -9,6 +9,7 @@ import time
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+import pytest
 from apscheduler.events import EVENT_JOB_ERROR, EVENT_JOB_EXECUTED
 from apscheduler.schedulers.background import BackgroundScheduler
 
@@ -17,8 +18,9 @@ from jobs import alerts
 from jobs.deliver import deliver_due
 from jobs.rules import DEFAULT_RULES
 from jobs.scheduler import RETENTION_JOB_ID, add_retention_job, shutdown_scheduler
-from storage import alert_groups, leases, outbox
+from storage import alert_groups, leases, outbox, retention
 from storage.alert_groups import AlertGroup
+from storage.db import transaction
 from storage.retention import cutoff_for, prune
 from tests.test_alerts import ACCOUNT, SERVICE, failure, seen
 from tests.test_digest import AC1, add_failure
@@ -104,6 +106,22 @@ def test_deletes_in_batches_of_one_transaction_each(db):
     first = on_failures.index("DELETE") - 1
     assert on_failures[first:first + 12] == ["BEGIN IMMEDIATE", "DELETE", "COMMIT"] * 4  # 3 + 3 + 3 + 1
     assert keys(db, "failures", "sid") == {"SMkept"}
+
+
+@pytest.mark.parametrize("budget, deletes", [(0.0, 1 + 10 + 1), (3600.0, 1 + 1)])
+def test_batches_shrink_when_they_hold_the_lock_too_long(db, monkeypatch, budget, deletes):
+    """The first batch is FIRST_BATCH rows; the next are sized by how long it held the lock:
+    down to MIN_BATCH when over the budget, up to BATCH when well within it."""
+    monkeypatch.setattr(retention, "LOCK_BUDGET", budget)
+    old = retention.FIRST_BATCH + 10 * retention.MIN_BATCH
+    with transaction(db):
+        for n in range(old):
+            add_failure(db, f"SM{n}", 30007, CUTOFF - 1 - n)
+    statements: list[str] = []
+    db.conn.set_trace_callback(statements.append)
+    assert prune(db, CUTOFF, pause=0)["failures"] == old
+    db.conn.set_trace_callback(None)
+    assert len([s for s in statements if s.startswith("DELETE FROM failures")]) == deletes
 
 
 def test_an_open_incident_keeps_its_post_and_its_edits_still_reach_it(db):
