@@ -14,12 +14,12 @@ import sqlite3
 import sys
 from importlib import metadata
 
-from bot.commands import demo, digest, evidence, hygiene, imports, lookup, poll, run, streams
+from bot.commands import backup, demo, digest, evidence, hygiene, imports, lookup, poll, run, streams
 from bot.settings import ConfigError, Settings
 from storage.db import StoreError, describe_error
 from storage.privacy import mask_numbers_in_log
 
-COMMANDS = (lookup, poll, digest, imports, demo, run, hygiene, evidence, streams)
+COMMANDS = (lookup, poll, digest, imports, demo, run, hygiene, evidence, streams, backup)
 
 
 class _Parser(argparse.ArgumentParser):

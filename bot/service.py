@@ -8,6 +8,7 @@ takeover its jobs run at once, as the catch-up poll and digest."""
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
 
@@ -25,7 +26,8 @@ from bot.twilio_events import EVENTS_PATH, twilio_events_route
 from jobs.delivery_worker import DeliveryWorker
 from jobs.digest import run_due_digest
 from jobs.leader import Leadership
-from jobs.scheduler import build_scheduler, next_digest, shutdown_scheduler
+from jobs.scheduler import add_retention_job, build_scheduler, next_digest, shutdown_scheduler
+from storage import retention
 from storage.db import LocalDb
 from storage.leases import Lease
 
@@ -68,6 +70,7 @@ class Service:
                                      on_gain=self._lead, on_loss=self._follow)
         self.scheduler = build_scheduler(poll=self.tick, digest=self.digest, poll_seconds=settings.poll_seconds,
                                          digest_at=settings.digest_at, tz=settings.tz)
+        add_retention_job(self.scheduler, self.retain, settings.tz)
         # Socket Mode serves the same Bolt app (same listeners) as /slack/events
         slack_app = build_slack_app(settings, self.pipeline) if settings.slack_app_token else None
         self.socket_mode = SocketMode(slack_app, settings.slack_app_token, settings.slack_api_url) if slack_app else None
@@ -110,6 +113,15 @@ class Service:
         if outcome is not None:  # already delivered; what failed is the courier's to retry
             log.info("digest %s: %d failures; %s", outcome.report.period, outcome.report.total,
                      outcome.delivery.summary())
+
+    def retain(self) -> None:
+        """The retention job: forget what is older than SMSERROR_RETENTION_DAYS, in one log line."""
+        if self.leadership.lease is None:
+            return
+        days = self.settings.retention_days
+        deleted = retention.prune(self.pipeline.store.get(), retention.cutoff_for(time.time(), days))
+        log.info("retention: deleted what was older than %d days: %s", days,
+                 ", ".join(f"{table.replace('_', ' ')} {count:,}" for table, count in deleted.items()))
 
     def _deliver(self) -> None:
         lease = self.leadership.lease

@@ -49,6 +49,7 @@ class Settings:
     host: str = "0.0.0.0"
     rules_path: str = ""
     leader_ttl: float = 30.0
+    retention_days: int = 90
 
     @property
     def tz(self) -> ZoneInfo:
@@ -136,7 +137,13 @@ class Settings:
             host=get("SMSERROR_HOST", "0.0.0.0") or "0.0.0.0",
             rules_path=get("SMSERROR_RULES"),
             leader_ttl=_number(get("SMSERROR_LEADER_TTL", "30"), "SMSERROR_LEADER_TTL", float, 3, 45),
+            # at least 8: the spike baseline and the digest's trend read the 7 days before the last hour/day
+            retention_days=_number(get("SMSERROR_RETENTION_DAYS", "90"), "SMSERROR_RETENTION_DAYS", int, 8, 3650),
         )
+        if settings.retention_days * 24 <= settings.lookback_hours:
+            raise ConfigError(f"SMSERROR_RETENTION_DAYS ({settings.retention_days}) must be longer than "
+                              f"SMSERROR_LOOKBACK_HOURS ({settings.lookback_hours} h): a poll re-reads that far "
+                              "back and would store again the failures retention deleted")
         if settings.twilio_account_sid and not re.fullmatch(r"AC[0-9a-fA-F]{32}", settings.twilio_account_sid):
             raise ConfigError("TWILIO_ACCOUNT_SID must look like AC followed by 32 hex characters")
         if settings.teams_outgoing_secret:

@@ -1,5 +1,5 @@
 """The one scheduler inside `smserror run`: poll every SMSERROR_POLL_SECONDS, digest daily at
-SMSERROR_DIGEST_AT in SMSERROR_TIMEZONE.
+SMSERROR_DIGEST_AT in SMSERROR_TIMEZONE, retention daily at RETENTION_AT.
 
 A BackgroundScheduler, because the HTTP server owns the main thread. Jobs live in memory, so a
 restart forgets a fire time it slept through; `digest_due` is the start-up catch-up for that,
@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 
 POLL_JOB_ID = "smserror.poll"
 DIGEST_JOB_ID = "smserror.digest"
+RETENTION_JOB_ID = "smserror.retention"
+RETENTION_AT = time(3, 30)  # local: far from the morning digest and office hours
 # How late a scheduled digest may still go out: after a restart (catch-up) or a busy scheduler
 # (APScheduler's misfire_grace_time). Later than this, the period is skipped, not sent stale.
 DIGEST_GRACE = timedelta(hours=6)
@@ -85,6 +87,22 @@ def build_scheduler(
         next_run_time=datetime.now(tz),
     )
     return scheduler
+
+
+def add_retention_job(scheduler: BackgroundScheduler, retention: Callable[[], object], tz: ZoneInfo) -> None:
+    """Retention, daily at RETENTION_AT local time, and once as soon as the scheduler starts: a
+    store kept by a version without retention is pruned now, not the next night."""
+    scheduler.add_job(
+        retention,
+        CronTrigger(hour=RETENTION_AT.hour, minute=RETENTION_AT.minute, second=0, timezone=tz),
+        id=RETENTION_JOB_ID,
+        name="delete what is older than SMSERROR_RETENTION_DAYS",
+        replace_existing=True,
+        coalesce=True,
+        max_instances=1,
+        misfire_grace_time=12 * 3600,  # hours late is harmless; skipped, it runs the next night
+        next_run_time=datetime.now(tz),
+    )
 
 
 def shutdown_scheduler(scheduler: BackgroundScheduler, wait: bool = True) -> None:

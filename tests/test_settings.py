@@ -14,6 +14,7 @@ def test_defaults_match_the_interface():
     assert (s.db_path, s.timezone, s.digest_at, s.poll_seconds, s.lookback_hours, s.port) == (
         "smserror.db", "UTC", time(8, 0), 60, 24, 3000)
     assert s.subaccount_mode == ""
+    assert s.retention_days == 90
 
 
 def test_dotenv_is_read_and_environment_wins(tmp_path):
@@ -62,6 +63,8 @@ def test_unreadable_dotenv_names_it(tmp_path):
         ("TEAMS_OUTGOING_SECRET", "not base64!"),
         ("SLACK_APP_TOKEN", "xoxb-a-bot-token-pasted-here"),
         ("SLACK_APP_TOKEN", "xapp-with spaces"),
+        ("SMSERROR_RETENTION_DAYS", "7"),
+        ("SMSERROR_RETENTION_DAYS", "ninety"),
     ],
 )
 def test_bad_values_name_the_variable(name, value):
@@ -73,6 +76,13 @@ def test_bad_values_name_the_variable(name, value):
 def test_twilio_concurrency_reaches_the_poller():
     assert Settings.from_env({}, dotenv=None).twilio.concurrency == 8
     assert Settings.from_env({"SMSERROR_TWILIO_CONCURRENCY": "16"}, dotenv=None).twilio.concurrency == 16
+
+
+
+def test_retention_must_outlast_what_a_poll_re_reads():
+    assert Settings.from_env({"SMSERROR_RETENTION_DAYS": "8", "SMSERROR_LOOKBACK_HOURS": "191"}, dotenv=None)
+    with pytest.raises(ConfigError, match="SMSERROR_RETENTION_DAYS .*SMSERROR_LOOKBACK_HOURS"):
+        Settings.from_env({"SMSERROR_RETENTION_DAYS": "8", "SMSERROR_LOOKBACK_HOURS": "192"}, dotenv=None)
 
 
 def test_subaccount_modes():

@@ -34,7 +34,7 @@ ACCOUNTS = tuple(f"AC{0xa000 + n:032x}" for n in range(4))
 ALERTING = (30033, 30034)  # account-level: each (account, code) group alerts on its first failure
 POLLED_CODE = 30032  # what the fake Twilio holds for poll --once (and run's own poll) to find
 SIDE_COMMANDS = (("digest", "--dry-run"), ("import", "day.json.gz"), ("hygiene",), ("hygiene", "--csv", "full.csv"),
-                 ("poll", "--once"))
+                 ("poll", "--once"), ("backup", "copy.db"))
 
 # Open, read, close, again and again, until told to stop: what an operator's sqlite3 does.
 PY_READER = """
