@@ -16,6 +16,7 @@ from slack_bolt import App
 
 from bot.listeners.deps import ListenerDeps
 from bot.pipeline import Pipeline
+from bot.poll_log import PollLog
 from bot.routes import health_route, ready_route, slack_route, teams_route, twilio_status_route
 from bot.server import HttpServer, Route, WsgiApp
 from bot.settings import Settings
@@ -64,6 +65,7 @@ class Service:
         # the courier also picks up, within `delivery_interval`, alerts a standby instance queued
         self.courier = DeliveryWorker(self._deliver, interval=delivery_interval)
         self.pipeline.on_enqueued = self.courier.wake
+        self.poll_log = PollLog()
         self.leadership = Leadership(self.pipeline.store.get, ttl=settings.leader_ttl,
                                      on_gain=self._lead, on_loss=self._follow)
         self.scheduler = build_scheduler(poll=self.tick, digest=self.digest, poll_seconds=settings.poll_seconds,
@@ -96,8 +98,7 @@ class Service:
         if self.leadership.lease is None:
             return
         if self.settings.twilio_configured:
-            for line in self.pipeline.poll().lines():
-                log.info("poll: %s", line)
+            self.poll_log.add(self.pipeline.poll())
         else:
             self.pipeline.resolve()
 

@@ -83,14 +83,10 @@ def handle_events(db: sqlite_utils.Database, *, public_url: str, tokens: dict[st
     `tokens`: {account SID: auth token} of every account whose sink may post here.
     `request_url` is used only when SMSERROR_PUBLIC_URL is unset (no proxy in front)."""
     try:
-        status, reason = _handle(db, public_url, tokens, main_account, body, query, signature, ingest, wake, now,
-                                 request_url)
+        return _handle(db, public_url, tokens, main_account, body, query, signature, ingest, wake, now, request_url)
     except Exception:  # the last guard of "never a 500"
         log.exception("Event Streams delivery could not be handled")
-        status, reason = 400, "could not handle the events"
-    if status != 200:
-        log.warning("POST %s %d: %s", EVENTS_PATH, status, reason)
-    return status, reason
+        return 400, "could not handle the events"
 
 
 def _handle(db, public_url, tokens, main_account, body, query, signature, ingest, wake, now, request_url):
