@@ -30,14 +30,15 @@ TOKEN_REFRESH_SECONDS = 3600  # a subaccount added or re-keyed is picked up with
 
 class Pipeline:
     def __init__(self, settings: Settings, store: LocalDb, *, destinations: list | None = None,
-                 rules: Rules | None = None, clock: Callable[[], float] = time.time) -> None:
+                 rules: Rules | None = None, clock: Callable[[], float] = time.time,
+                 twilio: Client | None = None) -> None:
         self.settings = settings
         self.store = store
         self.rules = rules if rules is not None else load_rules(settings.rules_path)
         self.destinations = destinations if destinations is not None else build_destinations(settings)
         self.clock = clock
         self.on_enqueued: Callable[[], None] = lambda: None  # `run` wakes its delivery thread here
-        self._twilio: Client | None = None
+        self._twilio: Client | None = twilio  # built from settings at the first poll unless given
         self._subaccount_tokens: dict[str, str] = {}
         self._tokens_read_at: float | None = None
 

@@ -18,11 +18,13 @@ from bot.listeners.deps import ListenerDeps
 from bot.pipeline import Pipeline
 from bot.poll_log import PollLog
 from bot.routes import health_route, ready_route, slack_route, teams_route, twilio_status_route
-from bot.server import HttpServer, Route, WsgiApp
+from bot.server import HttpServer, Rejected, Route, WsgiApp
 from bot.settings import Settings
 from bot.slack_app import build_app
 from bot.socket_mode import SocketMode
 from bot.twilio_events import EVENTS_PATH, twilio_events_route
+from bot.twilio_status import STATUS_PATH
+from bot.watching import Watcher
 from jobs.delivery_worker import DeliveryWorker
 from jobs.digest import run_due_digest
 from jobs.leader import Leadership
@@ -41,12 +43,12 @@ def build_slack_app(settings: Settings, pipeline: Pipeline) -> App:
 
 
 def build_wsgi(settings: Settings, pipeline: Pipeline, slack_app: App | None = None,
-               readiness: Callable[[], dict] | None = None) -> WsgiApp:
+               readiness: Callable[[], dict] | None = None, on_rejected: Rejected | None = None) -> WsgiApp:
     store = pipeline.store
     routes: dict[tuple[str, str], Route] = {
         ("GET", "/healthz"): health_route(store),
         ("GET", "/readyz"): ready_route(store, readiness or (lambda: {"role": "standby"})),
-        ("POST", "/twilio/status"): twilio_status_route(settings, store, pipeline.callback_tokens, pipeline.ingest),
+        ("POST", STATUS_PATH): twilio_status_route(settings, store, pipeline.callback_tokens, pipeline.ingest),
         ("POST", EVENTS_PATH): twilio_events_route(settings, store, pipeline.signing_tokens, pipeline.ingest,
                                                    lambda: pipeline.on_enqueued()),
     }
@@ -55,7 +57,7 @@ def build_wsgi(settings: Settings, pipeline: Pipeline, slack_app: App | None = N
         routes[("POST", "/slack/events")] = slack_route(app, settings.slack_signing_secret)
     if settings.teams_outgoing_secret:
         routes[("POST", "/teams/messages")] = teams_route(settings.teams_outgoing_secret)
-    return WsgiApp(routes)
+    return WsgiApp(routes, on_rejected or (lambda *refused: None))
 
 
 class Service:
@@ -65,6 +67,7 @@ class Service:
         # the courier also picks up, within `delivery_interval`, alerts a standby instance queued
         self.courier = DeliveryWorker(self._deliver, interval=delivery_interval)
         self.pipeline.on_enqueued = self.courier.wake
+        self.watcher = Watcher(settings, self.pipeline.store, self.pipeline.destinations, self.courier.wake)
         self.poll_log = PollLog()
         self.leadership = Leadership(self.pipeline.store.get, ttl=settings.leader_ttl,
                                      on_gain=self._lead, on_loss=self._follow)
@@ -73,7 +76,7 @@ class Service:
         # Socket Mode serves the same Bolt app (same listeners) as /slack/events
         slack_app = build_slack_app(settings, self.pipeline) if settings.slack_app_token else None
         self.socket_mode = SocketMode(slack_app, settings.slack_app_token, settings.slack_api_url) if slack_app else None
-        self.server = HttpServer(build_wsgi(settings, self.pipeline, slack_app, self.readiness),
+        self.server = HttpServer(build_wsgi(settings, self.pipeline, slack_app, self.readiness, self.watcher.refused),
                                  settings.host, settings.port)
         self._warn_about_partial_setup()
 
@@ -93,14 +96,18 @@ class Service:
                 "ready": self.role == "standby" or running}
 
     def tick(self) -> None:
-        """The poll job: a Twilio pass when Twilio is configured; alert groups that went quiet
-        are resolved either way (callbacks alone can open them)."""
+        """The poll job: a Twilio pass when Twilio is configured, and what it says about reading
+        each account; alert groups that went quiet are resolved either way (callbacks alone can
+        open them)."""
         if self.leadership.lease is None:
             return
         if self.settings.twilio_configured:
-            self.poll_log.add(self.pipeline.poll())
+            report = self.pipeline.poll()
+            self.poll_log.add(report)
+            self.watcher.polled(report, int(self.pipeline.clock()))
         else:
             self.pipeline.resolve()
+        self.watcher.callbacks_quiet(int(self.pipeline.clock()))
 
     def digest(self) -> None:
         lease = self.leadership.lease
@@ -111,11 +118,12 @@ class Service:
         if outcome is not None:  # already delivered; what failed is the courier's to retry
             log.info("digest %s: %d failures; %s", outcome.report.period, outcome.report.total,
                      outcome.delivery.summary())
+            self.watcher.delivered(outcome.delivery, int(self.pipeline.clock()))
 
     def _deliver(self) -> None:
         lease = self.leadership.lease
         if lease is not None:
-            self.pipeline.deliver(lease)
+            self.watcher.delivered(self.pipeline.deliver(lease), int(self.pipeline.clock()))
 
     def _lead(self, lease: Lease) -> None:
         """This instance became the leader: its jobs run now (the catch-up poll, and a digest

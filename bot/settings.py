@@ -48,6 +48,7 @@ class Settings:
     host: str = "0.0.0.0"
     rules_path: str = ""
     leader_ttl: float = 30.0
+    stale_after: int = 900  # seconds reading Twilio (or delivering) may keep failing before smserror says so
 
     @property
     def tz(self) -> ZoneInfo:
@@ -134,6 +135,7 @@ class Settings:
             host=get("SMSERROR_HOST", "0.0.0.0") or "0.0.0.0",
             rules_path=get("SMSERROR_RULES"),
             leader_ttl=_number(get("SMSERROR_LEADER_TTL", "30"), "SMSERROR_LEADER_TTL", float, 3, 45),
+            stale_after=_duration(get("SMSERROR_STALE_AFTER", "15m") or "15m", "SMSERROR_STALE_AFTER", 60, 7 * 86400),
         )
         if settings.twilio_account_sid and not re.fullmatch(r"AC[0-9a-fA-F]{32}", settings.twilio_account_sid):
             raise ConfigError("TWILIO_ACCOUNT_SID must look like AC followed by 32 hex characters")
@@ -175,6 +177,17 @@ def _number(value: str, name: str, kind: type, low: float, high: float):
     if not low <= number <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value!r}")
     return number
+
+
+def _duration(value: str, name: str, low: int, high: int) -> int:
+    """Seconds from "90s", "15m", "2h" or a bare number of seconds."""
+    match = re.fullmatch(r"(\d{1,7})\s*([smh]?)", value)
+    if not match:
+        raise ConfigError(f"{name} must be a duration such as 15m, 90s or 1h, got {value!r}")
+    seconds = int(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]]
+    if not low <= seconds <= high:
+        raise ConfigError(f"{name} must be at least {low}s and at most {high // 86400} days, got {value!r}")
+    return seconds
 
 
 def _zone(value: str) -> str:

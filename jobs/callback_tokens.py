@@ -10,7 +10,7 @@ from twilio.base.exceptions import TwilioException
 from twilio.rest import Client
 from twilio.rest.api.v2010.account import AccountInstance
 
-from jobs.twilio_client import describe_error
+from jobs.twilio_client import TwilioAuthError, describe_error
 
 log = logging.getLogger("smserror.callback_tokens")
 
@@ -20,7 +20,7 @@ def subaccount_tokens(client: Client, main_sid: str, mode: str | list[str]) -> d
     None when Twilio could not be asked (keep whatever was known before)."""
     try:
         listed = subaccounts(client, main_sid, mode)
-    except (TwilioException, OSError) as exc:
+    except (TwilioException, TwilioAuthError, OSError) as exc:  # the poll that follows says the same, and goes on
         log.warning("subaccount tokens for callback checks not refreshed: %s", describe_error(exc))
         return None
     return {a.sid: a.auth_token for a in listed if a.auth_token}

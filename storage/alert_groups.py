@@ -19,7 +19,7 @@ class AlertGroup:
     account_sid: str
     error_code: int
     service_sid: str
-    kind: str  # "account" | "spike"
+    kind: str  # "account" | "spike" | "watch" (jobs/watch.py)
     count: int
     first_seen: int
     last_seen: int
@@ -46,6 +46,9 @@ class AlertGroup:
         return self.posted_at is not None and self.resolved_at is None
 
 
+WATCH = "watch"  # the kind of jobs/watch.py's groups
+
+
 def group_key(account_sid: str, error_code: int, service_sid: str | None) -> str:
     return f"{account_sid}:{int(error_code)}:{service_sid or '-'}"
 
@@ -67,8 +70,11 @@ def save(db, group: AlertGroup) -> None:
 
 
 def unresolved(db) -> list[AlertGroup]:
+    """Announced, unresolved groups of failures. Watch groups (jobs/watch.py: smserror's own
+    trouble, not Twilio's failures) are left out: they resolve themselves and have no code."""
     rows = db.execute(
-        f"SELECT {', '.join(_FIELDS)} FROM alert_groups WHERE posted_at IS NOT NULL AND resolved_at IS NULL ORDER BY key"
+        f"SELECT {', '.join(_FIELDS)} FROM alert_groups WHERE posted_at IS NOT NULL AND resolved_at IS NULL"
+        " AND kind != ? ORDER BY key", (WATCH,)
     ).fetchall()
     return [AlertGroup(*row) for row in rows]
 
