@@ -15,6 +15,7 @@ from apscheduler.schedulers.base import STATE_RUNNING
 from slack_bolt import App
 
 from bot.listeners.deps import ListenerDeps
+from bot.metrics import StoreCollector, metrics_route
 from bot.pipeline import Pipeline
 from bot.poll_log import PollLog
 from bot.routes import health_route, ready_route, slack_route, teams_route, twilio_status_route
@@ -44,20 +45,28 @@ def build_slack_app(settings: Settings, pipeline: Pipeline) -> App:
 
 def build_wsgi(settings: Settings, pipeline: Pipeline, slack_app: App | None = None,
                readiness: Callable[[], dict] | None = None, on_rejected: Rejected | None = None) -> WsgiApp:
-    store = pipeline.store
+    """The routes. Refused requests are counted in the pipeline's metrics, then told to `on_rejected`."""
+    store, metrics = pipeline.store, pipeline.metrics
     routes: dict[tuple[str, str], Route] = {
         ("GET", "/healthz"): health_route(store),
         ("GET", "/readyz"): ready_route(store, readiness or (lambda: {"role": "standby"})),
+        ("GET", "/metrics"): metrics_route(metrics),
         ("POST", STATUS_PATH): twilio_status_route(settings, store, pipeline.callback_tokens, pipeline.ingest),
         ("POST", EVENTS_PATH): twilio_events_route(settings, store, pipeline.signing_tokens, pipeline.ingest,
-                                                   lambda: pipeline.on_enqueued()),
+                                                   lambda: pipeline.on_enqueued(), metrics.received),
     }
     if settings.slack_signing_secret:
         app = slack_app or build_slack_app(settings, pipeline)
         routes[("POST", "/slack/events")] = slack_route(app, settings.slack_signing_secret)
     if settings.teams_outgoing_secret:
         routes[("POST", "/teams/messages")] = teams_route(settings.teams_outgoing_secret)
-    return WsgiApp(routes, on_rejected or (lambda *refused: None))
+
+    def rejected(endpoint: str, status: int, reason: str) -> None:
+        metrics.rejected(endpoint, status, reason)
+        if on_rejected is not None:
+            on_rejected(endpoint, status, reason)
+
+    return WsgiApp(routes, rejected)
 
 
 class Service:
@@ -78,6 +87,7 @@ class Service:
         self.socket_mode = SocketMode(slack_app, settings.slack_app_token, settings.slack_api_url) if slack_app else None
         self.server = HttpServer(build_wsgi(settings, self.pipeline, slack_app, self.readiness, self.watcher.refused),
                                  settings.host, settings.port)
+        self._watch_metrics()
         self._warn_about_partial_setup()
 
     @property
@@ -102,7 +112,8 @@ class Service:
         if self.leadership.lease is None:
             return
         if self.settings.twilio_configured:
-            report = self.pipeline.poll()
+            with self.pipeline.metrics.poll_duration.time():
+                report = self.pipeline.poll()
             self.poll_log.add(report)
             self.watcher.polled(report, int(self.pipeline.clock()))
         else:
@@ -118,6 +129,7 @@ class Service:
         if outcome is not None:  # already delivered; what failed is the courier's to retry
             log.info("digest %s: %d failures; %s", outcome.report.period, outcome.report.total,
                      outcome.delivery.summary())
+            self.pipeline.metrics.delivered(outcome.delivery)
             self.watcher.delivered(outcome.delivery, int(self.pipeline.clock()))
 
     def _deliver(self) -> None:
@@ -161,6 +173,16 @@ class Service:
         self.courier.stop()
         self.leadership.stop()
         shutdown_scheduler(self.scheduler)
+
+    def _watch_metrics(self) -> None:
+        s, metrics = self.settings, self.pipeline.metrics
+        mode = s.subaccount_mode
+        accounts = None if mode == "all" else {s.twilio_account_sid, *(mode or ())}
+        destinations = [d.name for d in self.pipeline.destinations]
+        metrics.expect(endpoints=(STATUS_PATH, EVENTS_PATH), destinations=destinations)
+        metrics.registry.register(StoreCollector(
+            self.pipeline.store.get, accounts=lambda: accounts, destinations=destinations,
+            twilio_results=self.pipeline.twilio_results, role=lambda: self.role))
 
     def _warn_about_partial_setup(self) -> None:
         s = self.settings

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections import Counter
 from typing import Callable
 
 import requests
@@ -45,8 +46,9 @@ class TwilioUnavailable(TwilioException):
 
 class RetryingHttpClient(TwilioHttpClient):
     """TwilioHttpClient that times out slow requests and retries 429/5xx/timeouts with backoff,
-    honouring Retry-After. Counts every HTTP attempt in `requests_made`. Logs no query strings,
-    headers or bodies (the SDK's own client logs them at INFO)."""
+    honouring Retry-After. Counts every HTTP attempt in `requests_made`, and in `results` by
+    outcome (what /metrics shows). Logs no query strings, headers or bodies (the SDK's own client
+    logs them at INFO)."""
 
     def __init__(
         self,
@@ -63,6 +65,7 @@ class RetryingHttpClient(TwilioHttpClient):
         self.sleep = sleep
         self.requests_made = 0
         self.retries = 0
+        self.results: Counter[str] = Counter()
 
     def log_request(self, kwargs) -> None:  # the parent logs URLs and headers at INFO
         pass
@@ -80,10 +83,13 @@ class RetryingHttpClient(TwilioHttpClient):
                     allow_redirects=allow_redirects,
                 )
             except requests.Timeout:
+                self.results["timeout"] += 1
                 problem, delay = f"no answer within {self.timeout:g}s (SMSERROR_TWILIO_TIMEOUT)", self._backoff(attempt)
             except requests.ConnectionError as exc:
+                self.results["connection_error"] += 1
                 problem, delay = f"connection failed ({type(exc).__name__})", self._backoff(attempt)
             else:
+                self.results[result_of(response.status_code)] += 1
                 if response.status_code == 401:
                     raise TwilioAuthError()
                 if response.status_code not in RETRY_STATUSES:
@@ -101,6 +107,15 @@ class RetryingHttpClient(TwilioHttpClient):
 
     def _backoff(self, attempt: int) -> float:
         return min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+
+
+def result_of(status: int) -> str:
+    """A response's outcome, in a few words: the label of smserror_twilio_requests_total."""
+    if status == 401:
+        return "unauthorized"
+    if status == 429:
+        return "rate_limited"
+    return "ok" if status < 400 else ("client_error" if status < 500 else "server_error")
 
 
 def make_client(config: TwilioConfig, *, max_attempts: int = 4, backoff: float = 0.5,
