@@ -17,12 +17,12 @@ from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 
-from bot.commands import demo, digest, evidence, hygiene, imports, lookup, poll, run, streams
+from bot.commands import demo, digest, doctor, evidence, hygiene, imports, lookup, poll, run, streams
 from bot.settings import ConfigError, Settings, read_dotenv
 from storage.db import StoreError, describe_error
 from storage.privacy import mask_numbers_in_log
 
-COMMANDS = (lookup, poll, digest, imports, demo, run, hygiene, evidence, streams)
+COMMANDS = (lookup, poll, digest, imports, demo, run, hygiene, evidence, streams, doctor)
 
 
 class _Parser(argparse.ArgumentParser):
