@@ -18,6 +18,8 @@ from storage import alert_groups
 from storage.db import LocalDb
 from tests.fakes.slack_api import TOKEN
 from tests.fakes.twilio_api import AUTH_TOKEN, MAIN_SID
+from tests.http import post
+from tests.test_run_e2e import settings_for
 
 T0 = 1_800_000_000
 CHANNEL = "C0OPS"
@@ -222,3 +224,28 @@ def test_watch_groups_stay_out_of_the_failure_alerts(tmp_path, clock, twilio, sl
     assert alert_groups.get(db, f"watch:twilio:{MAIN_SID}").posted_at == T0 + 900
     assert alerts.check_resolved(db, T0 + 30 * 86400) == [], "quiet failures resolve; a watch resolves itself"
     assert overview.status(db, T0 + 1000)["alerts"] == []
+
+
+# -- the same through the running service --------------------------------------------------------
+
+def test_run_says_when_twilio_refuses_its_token_and_when_it_takes_it_again(twilio, slack, teams, start_service):
+    service = start_service(settings_for(twilio, slack, teams, twilio_auth_token=ROTATED, stale_after=2))
+    assert slack.wait_for(lambda: slack.top_level(CHANNEL), timeout=10)
+    [alert] = slack.top_level(CHANNEL)
+    assert "rejected the credentials" in everything(alert) and "TWILIO_AUTH_TOKEN" in everything(alert)
+    assert teams.wait_for(lambda: any("cannot read Twilio" in json.dumps(card) for card in teams.cards), timeout=5)
+    twilio.auth_token = ROTATED
+    assert slack.wait_for(lambda: slack.replies(alert.ts), timeout=10)
+    assert "Working again" in slack.replies(alert.ts)[0].text
+    assert slack.wait_for(lambda: slack.top_level(CHANNEL)[0].edits, timeout=5)
+    assert len(slack.top_level(CHANNEL)) == 1 and service.role == "leader"
+
+
+def test_run_alerts_on_a_burst_of_forged_callbacks(twilio, slack, teams, start_service):
+    service = start_service(settings_for(twilio, slack, teams, public_url="https://smserror.example.org/twilio/status"))
+    for n in range(BURST):
+        form = f"MessageSid=SM{n:032x}&MessageStatus=undelivered&ErrorCode=30007".encode()
+        assert post(service.url + "/twilio/status", form, {"X-Twilio-Signature": "c2lnbmVkIGZvciBhbm90aGVy"}).status == 403
+    assert slack.wait_for(lambda: slack.top_level(CHANNEL), timeout=10)
+    [alert] = slack.top_level(CHANNEL)
+    assert "https://smserror.example.org/twilio/status/twilio/status" in everything(alert)
