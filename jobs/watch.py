@@ -12,10 +12,10 @@ in the same table and outbox as the failure alerts:
 * the first passing check resolves it: an edit of the post and a thread reply. A streak that
   ends before it is announced ends silently.
 
-Outbox kinds written here (dedupe keys all start with the post's, `watch:<subject>:<posted_at>`):
-  watch           the alert                                   …
-  watch-edit      the alert re-rendered (a new cause, resolved) …:edit-<n> / …:resolved-edit
-  watch-resolved  "working again" (a thread reply in Slack)   …:resolved
+Outbox kinds written here; every key starts with the post's, P = `watch:<subject>:<posted_at>`:
+  watch           the alert                                        P
+  watch-edit      the alert re-rendered (a new cause, resolved)    P:edit-<n>, P:resolved-edit
+  watch-resolved  "working again" (a thread reply in Slack)        P:resolved
 Trouble delivering to a destination is told to the others (`targets`), never to itself.
 Payloads carry the whole state (title, cause, fix, facts): an edit is not re-read from the store.
 """
