@@ -155,7 +155,7 @@ def failing(db, trouble: Trouble, now: int, stale_after: int, targets: Targets =
             return _enqueue(db, _post_key(group), "watch", _report(group, trouble, now), now, targets)
         alert_groups.save(db, group)
         told = _last_told(db, group)
-        if told is not None and told.get("cause_id") == trouble.cause_id:
+        if told is None or told.get("cause_id") == trouble.cause_id:  # nowhere to edit (no other destination)
             return []
         log.error("%s: now %s", trouble.title, trouble.cause)
         report = {**_report(group, trouble, now), "parent": _post_key(group)}

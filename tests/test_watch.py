@@ -6,6 +6,7 @@ edit and a thread reply), against the fakes with explicit clocks."""
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -249,3 +250,18 @@ def test_run_alerts_on_a_burst_of_forged_callbacks(twilio, slack, teams, start_s
     assert slack.wait_for(lambda: slack.top_level(CHANNEL), timeout=10)
     [alert] = slack.top_level(CHANNEL)
     assert "https://smserror.example.org/twilio/status/twilio/status" in everything(alert)
+
+
+def test_slack_alone_failing_is_said_once_in_the_log(tmp_path, clock, slack, caplog):
+    pipeline, watcher = build(tmp_path, clock, slack=slack)
+    caplog.set_level(logging.INFO, logger="smserror.watch")
+    slack.fail(200, times=50, body={"ok": False, "error": "channel_not_found"}, path_prefix="/api/chat.postMessage")
+    for n in range(3):
+        pipeline.ingest([{"sid": f"SM{n:032x}", "account_sid": MAIN_SID, "status": "undelivered",
+                          "error_code": 30033 + n, "sent_at": T0, "updated_at": T0}], "callback", T0)
+    for minute in (0, 1, 3, 6, 11, 20, 40, 80):
+        clock.now = T0 + minute * 60
+        watcher.delivered(pipeline.deliver(), int(clock.now))
+    said = [r.getMessage() for r in caplog.records if r.name == "smserror.watch"]
+    assert len(said) == 1 and "cannot deliver to Slack" in said[0] and "SLACK_CHANNEL" in said[0], said
+    assert watch.streaks(pipeline.store.get()) == {"delivery:slack": T0}
