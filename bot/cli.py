@@ -8,18 +8,21 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import sqlite3
 import sys
+from datetime import datetime, timezone
 from importlib import metadata
+from pathlib import Path
 
-from bot.commands import backup, demo, digest, evidence, hygiene, imports, lookup, poll, run, streams
-from bot.settings import ConfigError, Settings
+from bot.commands import backup, demo, digest, doctor, evidence, hygiene, imports, lookup, poll, run, streams
+from bot.settings import ConfigError, Settings, read_dotenv
 from storage.db import StoreError, describe_error
 from storage.privacy import mask_numbers_in_log
 
-COMMANDS = (lookup, poll, digest, imports, demo, run, hygiene, evidence, streams, backup)
+COMMANDS = (lookup, poll, digest, imports, demo, run, hygiene, evidence, streams, backup, doctor)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -62,18 +65,51 @@ class MaskNumbers(logging.Filter):
         return True
 
 
-def configure_logging(verbose: bool = False) -> None:
-    """Log to stderr (unless logging is set up already), every handler masking numbers."""
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    for handler in logging.getLogger().handlers:
+class JsonLines(logging.Formatter):
+    """SMSERROR_LOG_FORMAT=json: one JSON object per line (time, level, logger, message and, for
+    an error, its traceback), built after MaskNumbers has done its work."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+                 "level": record.levelname, "logger": record.name, "message": record.getMessage()}
+        if record.exc_info and not record.exc_text:
+            record.exc_text = self.formatException(record.exc_info)
+        if record.exc_text:
+            entry["exception"] = record.exc_text
+        return json.dumps(entry, ensure_ascii=False)
+
+
+LOG_FORMATS = {"text": logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"), "json": JsonLines()}
+# Libraries that say at INFO what smserror says better, once: APScheduler's "Running job" twice a
+# poll, waitress's and urllib3's connection chatter, the SDKs' request lines.
+QUIET = ("apscheduler", "waitress", "urllib3", "twilio", "slack_sdk", "slack_bolt")
+
+
+def configure_logging(verbose: bool = False, log_format: str = "text") -> None:
+    """Log to stderr in `log_format` (unless logging is set up already), every handler masking numbers."""
+    root = logging.getLogger()
+    if not root.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(LOG_FORMATS[log_format])
+        root.addHandler(handler)
+        root.setLevel(logging.DEBUG if verbose else logging.INFO)
+    for handler in root.handlers:
         if not any(isinstance(f, MaskNumbers) for f in handler.filters):
             handler.addFilter(MaskNumbers())
-    # APScheduler says "Adding job" and "Running job" at INFO: twice a poll, thousands a day
-    logging.getLogger("apscheduler").setLevel(logging.DEBUG if verbose else logging.WARNING)
+    for name in QUIET:
+        logging.getLogger(name).setLevel(logging.DEBUG if verbose else logging.WARNING)
+    # slack_sdk logs an ERROR for every failed call it then raises; whoever catches it logs it once
+    logging.getLogger("slack_sdk.web.base_client").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
+
+
+def log_format(environ: dict[str, str] | None = None, dotenv: Path | None = Path(".env")) -> str:
+    """SMSERROR_LOG_FORMAT (text or json), from the environment or .env."""
+    env = os.environ if environ is None else environ
+    value = env.get("SMSERROR_LOG_FORMAT") or (read_dotenv(dotenv).get("SMSERROR_LOG_FORMAT", "") if dotenv else "")
+    value = value.strip().lower() or "text"
+    if value not in LOG_FORMATS:
+        raise ConfigError(f"SMSERROR_LOG_FORMAT must be text or json, got {value!r}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -82,8 +118,8 @@ def main(argv: list[str] | None = None) -> int:
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
     args = build_parser().parse_args(argv)
-    configure_logging(args.verbose)
     try:
+        configure_logging(args.verbose, log_format())
         return args.handler(args)
     except (ConfigError, StoreError) as exc:
         print(f"smserror: {exc}", file=sys.stderr)

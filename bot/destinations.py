@@ -159,11 +159,12 @@ class _Gone(Exception):
 # -- Teams -----------------------------------------------------------------------------------
 
 class TeamsDestination:
-    """A Teams Workflows webhook. It cannot edit or thread, so it shows alerts, resolved notes
-    and digests. It cannot be asked what it received either: after a crash in mid-post a card
-    may be posted twice (never lost)."""
+    """A Teams Workflows webhook. It cannot edit or thread, so it shows alerts, resolved notes,
+    digests, and smserror's alerts about itself with their "working again" notes. It cannot be
+    asked what it received either: after a crash in mid-post a card may be posted twice (never
+    lost)."""
 
-    kinds = frozenset({"alert", "alert-resolved", "digest", "digest-fixes"})
+    kinds = frozenset({"alert", "alert-resolved", "digest", "digest-fixes", "watch", "watch-resolved"})
 
     def __init__(self, url: str, timeout: float = TEAMS_TIMEOUT, route: Route | None = None) -> None:
         self.url = url  # holds a signature: never logged

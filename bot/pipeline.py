@@ -13,6 +13,7 @@ from collections.abc import Callable
 from twilio.rest import Client
 
 from bot.destinations import build_destinations
+from bot.metrics import Metrics
 from bot.settings import Settings
 from jobs import alerts
 from jobs.deliver import DeliveryReport, deliver_due
@@ -32,14 +33,16 @@ FLEET_RETRY_SECONDS = 300  # after a failed read: soon, but not on every pass
 
 class Pipeline:
     def __init__(self, settings: Settings, store: LocalDb, *, destinations: list | None = None,
-                 rules: Rules | None = None, clock: Callable[[], float] = time.time) -> None:
+                 rules: Rules | None = None, clock: Callable[[], float] = time.time,
+                 metrics: Metrics | None = None, twilio: Client | None = None) -> None:
         self.settings = settings
         self.store = store
+        self.metrics = metrics or Metrics()
         self.rules = rules if rules is not None else load_rules(settings.rules_path)
         self.destinations = destinations if destinations is not None else build_destinations(settings)
         self.clock = clock
         self.on_enqueued: Callable[[], None] = lambda: None  # `run` wakes its delivery thread here
-        self._twilio: Client | None = None
+        self._twilio: Client | None = twilio  # built from settings at the first poll unless given
         self._fleet: Fleet | None = None
         self._fleet_due_at: float | None = None
 
@@ -83,6 +86,7 @@ class Pipeline:
     def ingest(self, rows: list[dict], source: str, now: int) -> UpsertResult:
         """Store failures and queue their alerts in one transaction (poll pages, callbacks)."""
         stored, observed = ingest(self.store.get(), rows, source, now, self.rules)
+        self.metrics.ingested(source, stored.inserted)
         if observed.enqueued:
             self.on_enqueued()
         return stored
@@ -99,4 +103,10 @@ class Pipeline:
     def deliver(self, lease: Lease | None = None) -> DeliveryReport:
         """Deliver what is due: as the leader (`lease`), or as a one-shot command that leaves it
         to a running leader if there is one."""
-        return deliver_due(self.store.get(), self.destinations, self.clock(), lease=lease, rules=self.rules)
+        report = deliver_due(self.store.get(), self.destinations, self.clock(), lease=lease, rules=self.rules)
+        self.metrics.delivered(report)
+        return report
+
+    def twilio_results(self) -> dict[str, int]:
+        """This process's requests to Twilio so far, by result (jobs/twilio_client.result_of)."""
+        return dict(self._twilio.http_client.results) if self._twilio is not None else {}

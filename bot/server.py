@@ -20,6 +20,7 @@ from waitress.adjustments import Adjustments
 from waitress.channel import HTTPChannel
 from waitress.parser import HTTPRequestParser
 from waitress.server import TcpWSGIServer
+from waitress.task import ErrorTask
 
 log = logging.getLogger("smserror.http")
 
@@ -49,6 +50,7 @@ class Response:
     status: int
     body: bytes = b""
     headers: dict[str, str] = field(default_factory=dict)
+    reason: str = ""  # why a request was refused, one fixed word (the log line's and the metric's); else by status
 
     @classmethod
     def json(cls, status: int, payload) -> "Response":
@@ -60,21 +62,42 @@ class Response:
 
 
 Route = Callable[[Request], Response]
+Rejected = Callable[[str, int, str], None]  # (endpoint, status, reason) of a refused request
+REJECTED = frozenset({400, 401, 403, 413, 431})
+_REJECTION_REASONS = {400: "malformed", 401: "bad_signature", 403: "bad_signature", 413: "too_large",
+                      431: "headers_too_large"}
 _REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
             405: "Method Not Allowed", 413: "Payload Too Large", 500: "Internal Server Error",
             503: "Service Unavailable"}
 
 
 class WsgiApp:
-    def __init__(self, routes: dict[tuple[str, str], Route]) -> None:
+    """Routes by (method, path). Every refused request (REJECTED), whether the app or waitress
+    refused it, is one log line and one call of `on_rejected`."""
+
+    def __init__(self, routes: dict[tuple[str, str], Route], on_rejected: Rejected = lambda *refused: None) -> None:
         self.routes = routes
+        self.on_rejected = on_rejected
 
     def __call__(self, environ: dict, start_response) -> Iterable[bytes]:
         response = self._respond(environ)
+        if response.status in REJECTED:
+            plain = response.headers.get("Content-Type", "").startswith("text/plain")
+            self.refused(environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", ""), response.status,
+                         response.reason, response.body.decode("utf-8", "replace") if plain else "")
         reason = _REASONS.get(response.status, "Unknown")
         headers = [(k, v) for k, v in response.headers.items()] + [("Content-Length", str(len(response.body)))]
         start_response(f"{response.status} {reason}", headers)
         return [response.body]
+
+    def refused(self, method: str, path: str, status: int, reason: str = "", detail: str = "") -> None:
+        """One line: endpoint, status, reason, and our own words for it (never the request's
+        body or headers, so never a secret or a number)."""
+        endpoint = path if any(p == path for _, p in self.routes) else "other"
+        reason = reason or _REJECTION_REASONS.get(status, "refused")
+        log.warning("refused %s %s: %d %s%s", method or "-", endpoint, status, reason,
+                    f" ({detail[:120]})" if detail else "")
+        self.on_rejected(endpoint, status, reason)
 
     def _respond(self, environ: dict) -> Response:
         method, path = environ.get("REQUEST_METHOD", "GET"), environ.get("PATH_INFO", "/")
@@ -126,6 +149,19 @@ class _TimedParser(HTTPRequestParser):
         self.started = time.time()  # waitress makes a parser when a request's first byte arrives
 
 
+class _RefusedTask(ErrorTask):
+    """waitress's answer to a request it refuses before the app sees it (headers or body too
+    large, an unreadable request line), told to the app like its own refusals."""
+
+    def execute(self) -> None:
+        super().execute()
+        error, app = self.request.error, self.channel.server.wsgi_app
+        if error.code in REJECTED and isinstance(app, WsgiApp):
+            # an unreadable request line leaves the parser without a method or a path
+            app.refused(getattr(self.request, "command", ""), getattr(self.request, "path", ""), error.code,
+                        detail=error.reason)
+
+
 class _Channel(HTTPChannel):
     """One connection; closes in two steps (RFC 9112 9.6). Closing a socket with unread input
     resets the connection, and a client still sending a body we refused would lose the 413: so
@@ -133,6 +169,7 @@ class _Channel(HTTPChannel):
     most LINGER seconds and MAX_BODY bytes."""
 
     parser_class = _TimedParser
+    error_task_class = _RefusedTask
     lingering_since: float | None = None
     drained = 0
     cut_off = False  # closed for being too slow: no lingering for it
@@ -176,6 +213,7 @@ class _DeadlineServer(TcpWSGIServer):
 
     def __init__(self, app, adj: Adjustments, header_timeout: float, request_timeout: float) -> None:
         self.header_timeout, self.request_timeout = header_timeout, request_timeout
+        self.wsgi_app = app  # waitress may wrap `application` in middleware
         super().__init__(app, map={}, adj=adj)
 
     def maintenance(self, now: float) -> None:

@@ -16,13 +16,17 @@ from apscheduler.schedulers.base import STATE_RUNNING
 from slack_bolt import App
 
 from bot.listeners.deps import ListenerDeps
+from bot.metrics import StoreCollector, metrics_route
 from bot.pipeline import Pipeline
+from bot.poll_log import PollLog
 from bot.routes import health_route, ready_route, slack_route, teams_route, twilio_status_route
-from bot.server import HttpServer, Route, WsgiApp
+from bot.server import HttpServer, Rejected, Route, WsgiApp
 from bot.settings import Settings
 from bot.slack_app import build_app
 from bot.socket_mode import SocketMode
 from bot.twilio_events import EVENTS_PATH, twilio_events_route
+from bot.twilio_status import STATUS_PATH
+from bot.watching import Watcher
 from jobs.delivery_worker import DeliveryWorker
 from jobs.digest import run_due_digest
 from jobs.leader import Leadership
@@ -42,21 +46,29 @@ def build_slack_app(settings: Settings, pipeline: Pipeline) -> App:
 
 
 def build_wsgi(settings: Settings, pipeline: Pipeline, slack_app: App | None = None,
-               readiness: Callable[[], dict] | None = None) -> WsgiApp:
-    store = pipeline.store
+               readiness: Callable[[], dict] | None = None, on_rejected: Rejected | None = None) -> WsgiApp:
+    """The routes. Refused requests are counted in the pipeline's metrics, then told to `on_rejected`."""
+    store, metrics = pipeline.store, pipeline.metrics
     routes: dict[tuple[str, str], Route] = {
         ("GET", "/healthz"): health_route(store),
         ("GET", "/readyz"): ready_route(store, readiness or (lambda: {"role": "standby"})),
-        ("POST", "/twilio/status"): twilio_status_route(settings, store, pipeline.callback_tokens, pipeline.ingest),
+        ("GET", "/metrics"): metrics_route(metrics),
+        ("POST", STATUS_PATH): twilio_status_route(settings, store, pipeline.callback_tokens, pipeline.ingest),
         ("POST", EVENTS_PATH): twilio_events_route(settings, store, pipeline.signing_tokens, pipeline.ingest,
-                                                   lambda: pipeline.on_enqueued()),
+                                                   lambda: pipeline.on_enqueued(), metrics.received),
     }
     if settings.slack_signing_secret:
         app = slack_app or build_slack_app(settings, pipeline)
         routes[("POST", "/slack/events")] = slack_route(app, settings.slack_signing_secret)
     if settings.teams_outgoing_secret:
         routes[("POST", "/teams/messages")] = teams_route(settings.teams_outgoing_secret)
-    return WsgiApp(routes)
+
+    def rejected(endpoint: str, status: int, reason: str) -> None:
+        metrics.rejected(endpoint, status, reason)
+        if on_rejected is not None:
+            on_rejected(endpoint, status, reason)
+
+    return WsgiApp(routes, rejected)
 
 
 class Service:
@@ -66,6 +78,8 @@ class Service:
         # the courier also picks up, within `delivery_interval`, alerts a standby instance queued
         self.courier = DeliveryWorker(self._deliver, interval=delivery_interval)
         self.pipeline.on_enqueued = self.courier.wake
+        self.watcher = Watcher(settings, self.pipeline.store, self.pipeline.destinations, self.courier.wake)
+        self.poll_log = PollLog()
         self.leadership = Leadership(self.pipeline.store.get, ttl=settings.leader_ttl,
                                      on_gain=self._lead, on_loss=self._follow)
         self.scheduler = build_scheduler(poll=self.tick, digest=self.digest, poll_seconds=settings.poll_seconds,
@@ -74,8 +88,9 @@ class Service:
         # Socket Mode serves the same Bolt app (same listeners) as /slack/events
         slack_app = build_slack_app(settings, self.pipeline) if settings.slack_app_token else None
         self.socket_mode = SocketMode(slack_app, settings.slack_app_token, settings.slack_api_url) if slack_app else None
-        self.server = HttpServer(build_wsgi(settings, self.pipeline, slack_app, self.readiness),
+        self.server = HttpServer(build_wsgi(settings, self.pipeline, slack_app, self.readiness, self.watcher.refused),
                                  settings.host, settings.port)
+        self._watch_metrics()
         self._warn_about_partial_setup()
 
     @property
@@ -94,15 +109,19 @@ class Service:
                 "ready": self.role == "standby" or running}
 
     def tick(self) -> None:
-        """The poll job: a Twilio pass when Twilio is configured; alert groups that went quiet
-        are resolved either way (callbacks alone can open them)."""
+        """The poll job: a Twilio pass when Twilio is configured, and what it says about reading
+        each account; alert groups that went quiet are resolved either way (callbacks alone can
+        open them)."""
         if self.leadership.lease is None:
             return
         if self.settings.twilio_configured:
-            for line in self.pipeline.poll().lines():
-                log.info("poll: %s", line)
+            with self.pipeline.metrics.poll_duration.time():
+                report = self.pipeline.poll()
+            self.poll_log.add(report)
+            self.watcher.polled(report, int(self.pipeline.clock()))
         else:
             self.pipeline.resolve()
+        self.watcher.callbacks_quiet(int(self.pipeline.clock()))
 
     def digest(self) -> None:
         lease = self.leadership.lease
@@ -113,6 +132,8 @@ class Service:
         if outcome is not None:  # already delivered; what failed is the courier's to retry
             log.info("digest %s: %d failures; %s", outcome.report.period, outcome.report.total,
                      outcome.delivery.summary())
+            self.pipeline.metrics.delivered(outcome.delivery)
+            self.watcher.delivered(outcome.delivery, int(self.pipeline.clock()))
 
     def retain(self) -> None:
         """The retention job: forget what is older than SMSERROR_RETENTION_DAYS, in one log line."""
@@ -126,7 +147,7 @@ class Service:
     def _deliver(self) -> None:
         lease = self.leadership.lease
         if lease is not None:
-            self.pipeline.deliver(lease)
+            self.watcher.delivered(self.pipeline.deliver(lease), int(self.pipeline.clock()))
 
     def _lead(self, lease: Lease) -> None:
         """This instance became the leader: its jobs run now (the catch-up poll, and a digest
@@ -164,6 +185,16 @@ class Service:
         self.courier.stop()
         self.leadership.stop()
         shutdown_scheduler(self.scheduler)
+
+    def _watch_metrics(self) -> None:
+        s, metrics = self.settings, self.pipeline.metrics
+        mode = s.subaccount_mode
+        accounts = None if mode == "all" else {s.twilio_account_sid, *(mode or ())}
+        destinations = [d.name for d in self.pipeline.destinations]
+        metrics.expect(endpoints=(STATUS_PATH, EVENTS_PATH), destinations=destinations)
+        metrics.registry.register(StoreCollector(
+            self.pipeline.store.get, accounts=lambda: accounts, destinations=destinations,
+            twilio_results=self.pipeline.twilio_results, role=lambda: self.role))
 
     def _warn_about_partial_setup(self) -> None:
         s = self.settings

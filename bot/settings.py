@@ -50,6 +50,7 @@ class Settings:
     rules_path: str = ""
     leader_ttl: float = 30.0
     retention_days: int = 90
+    stale_after: int = 900  # seconds reading Twilio (or delivering) may keep failing before smserror says so
 
     @property
     def tz(self) -> ZoneInfo:
@@ -139,6 +140,7 @@ class Settings:
             leader_ttl=_number(get("SMSERROR_LEADER_TTL", "30"), "SMSERROR_LEADER_TTL", float, 3, 45),
             # at least 8: the spike baseline and the digest's trend read the 7 days before the last hour/day
             retention_days=_number(get("SMSERROR_RETENTION_DAYS", "90"), "SMSERROR_RETENTION_DAYS", int, 8, 3650),
+            stale_after=_duration(get("SMSERROR_STALE_AFTER", "15m") or "15m", "SMSERROR_STALE_AFTER", 60, 7 * 86400),
         )
         if settings.retention_days * 24 <= settings.lookback_hours:
             raise ConfigError(f"SMSERROR_RETENTION_DAYS ({settings.retention_days}) must be longer than "
@@ -184,6 +186,17 @@ def _number(value: str, name: str, kind: type, low: float, high: float):
     if not low <= number <= high:
         raise ConfigError(f"{name} must be between {low} and {high}, got {value!r}")
     return number
+
+
+def _duration(value: str, name: str, low: int, high: int) -> int:
+    """Seconds from "90s", "15m", "2h" or a bare number of seconds."""
+    match = re.fullmatch(r"(\d{1,7})\s*([smh]?)", value)
+    if not match:
+        raise ConfigError(f"{name} must be a duration such as 15m, 90s or 1h, got {value!r}")
+    seconds = int(match[1]) * {"": 1, "s": 1, "m": 60, "h": 3600}[match[2]]
+    if not low <= seconds <= high:
+        raise ConfigError(f"{name} must be at least {low}s and at most {high // 86400} days, got {value!r}")
+    return seconds
 
 
 def _zone(value: str) -> str:

@@ -57,6 +57,7 @@ _ACCOUNT = re.compile(r"AC[0-9a-fA-F]{32}")
 _TOKEN = re.compile(r"[!-~]{1,100}")  # event ids and test ids: printable ASCII, bounded
 
 Ingest = Callable[[list[dict], str, int], object]
+Received = Callable[[str, int], None]  # (outcome: taken, repeated or ignored; how many events)
 
 
 class MalformedEvents(ValueError):
@@ -64,12 +65,13 @@ class MalformedEvents(ValueError):
 
 
 def twilio_events_route(settings: Settings, store: LocalDb, tokens: Callable[[], dict[str, str]],
-                        ingest: Ingest, wake: Callable[[], None]) -> Route:
+                        ingest: Ingest, wake: Callable[[], None], received: Received = lambda outcome, n: None) -> Route:
     def twilio_events(request: Request) -> Response:
         status, reason = handle_events(
             store.get(), public_url=settings.public_url, tokens=tokens(), main_account=settings.twilio_account_sid,
             body=request.body, query=request.query, signature=request.headers.get("x-twilio-signature"),
             ingest=ingest, wake=wake, request_url=f"http://{request.headers.get('host', '')}{request.path}",
+            received=received,
         )
         return Response.text(status, reason)
 
@@ -79,23 +81,21 @@ def twilio_events_route(settings: Settings, store: LocalDb, tokens: Callable[[],
 def handle_events(db: sqlite_utils.Database, *, public_url: str, tokens: dict[str, str], main_account: str,
                   body: bytes, query: str, signature: str | None, ingest: Ingest,
                   wake: Callable[[], None] = lambda: None, now: int | None = None,
-                  request_url: str = "") -> tuple[int, str]:
+                  request_url: str = "", received: Received = lambda outcome, n: None) -> tuple[int, str]:
     """Verify, then take one delivery. Returns (HTTP status, short plain-text reason).
 
     `tokens`: {account SID: auth token} of every account whose sink may post here.
-    `request_url` is used only when SMSERROR_PUBLIC_URL is unset (no proxy in front)."""
+    `request_url` is used only when SMSERROR_PUBLIC_URL is unset (no proxy in front). `received`
+    is told how many events of an accepted delivery were taken, repeated and ignored."""
     try:
-        status, reason = _handle(db, public_url, tokens, main_account, body, query, signature, ingest, wake, now,
-                                 request_url)
+        return _handle(db, public_url, tokens, main_account, body, query, signature, ingest, wake, now, request_url,
+                       received)
     except Exception:  # the last guard of "never a 500"
         log.exception("Event Streams delivery could not be handled")
-        status, reason = 400, "could not handle the events"
-    if status != 200:
-        log.warning("POST %s %d: %s", EVENTS_PATH, status, reason)
-    return status, reason
+        return 400, "could not handle the events"
 
 
-def _handle(db, public_url, tokens, main_account, body, query, signature, ingest, wake, now, request_url):
+def _handle(db, public_url, tokens, main_account, body, query, signature, ingest, wake, now, request_url, received):
     base = (public_url.rstrip("/") + EVENTS_PATH) if public_url else request_url
     if not tokens:
         return 403, "cannot verify the signature: TWILIO_AUTH_TOKEN is not set"
@@ -136,8 +136,11 @@ def _handle(db, public_url, tokens, main_account, body, query, signature, ingest
         return 503, "store unavailable"
     if rows:
         wake()  # the courier looks again now that the alerts are committed
-    ignored = len(events) - len(failures) - len(tests)
-    return 200, f"ok: {len(rows)} taken, {len(failures) - len(rows)} repeated, {ignored} ignored"
+    repeated, ignored = len(failures) - len(rows), len(events) - len(failures) - len(tests)
+    for outcome, count in (("taken", len(rows)), ("repeated", repeated), ("ignored", ignored + len(tests))):
+        if count:
+            received(outcome, count)
+    return 200, f"ok: {len(rows)} taken, {repeated} repeated, {ignored} ignored"
 
 
 def _body_hash_matches(body: bytes, query: str) -> bool:

@@ -31,7 +31,7 @@ log = logging.getLogger("smserror.deliver")
 
 BACKOFF_FIRST = 30
 BACKOFF_MAX = 3600
-EDIT_KINDS = frozenset({"alert-edit"})
+EDIT_KINDS = frozenset({"alert-edit", "watch-edit"})
 DEFAULT_SETTLE = 30  # for a destination that does not say how long its sends can take
 
 
@@ -71,6 +71,8 @@ class DeliveryReport:
     skipped: int = 0        # superseded edits, rows a destination cannot show
     errors: list[str] = field(default_factory=list)
     leader: str | None = None  # another process leads and delivers: this call sent nothing
+    # (destination, "sent" | "failed" | "rate_limited") per attempt: what the caller counts and watches
+    outcomes: list[tuple[str, str]] = field(default_factory=list)
 
     def summary(self) -> str:
         text = f"delivered {len(self.sent)}, retrying {len(self.retrying)}, waiting {self.waiting}"
@@ -154,7 +156,8 @@ def _deliver_one(db, destination: Destination, item: OutboxItem, clock: Callable
         maybe_sent = False  # the lookup answered: an earlier attempt did not get through
         if ref is None:
             if item.kind in EDIT_KINDS:
-                item.payload = alerts.refresh(db, item.payload, int(clock()), rules)
+                if item.kind == "alert-edit":  # a watch edit carries its state whole
+                    item.payload = alerts.refresh(db, item.payload, int(clock()), rules)
                 destination.update(item, item.parent.response_ts)
                 ref = item.parent.response_ts
             else:
@@ -166,6 +169,7 @@ def _deliver_one(db, destination: Destination, item: OutboxItem, clock: Callable
         outbox.mark_retry(db, item, str(exc), retry_at, unknown=exc.unknown or maybe_sent)
         report.retrying.append(item.dedupe_key)
         report.errors.append(f"{item.destination}: {exc}")
+        report.outcomes.append((item.destination, "rate_limited" if exc.retry_after is not None else "failed"))
         log.warning("delivery of %s to %s failed (attempt %d): %s", item.kind, item.destination, item.attempts, exc)
         return
     except BrokenPipeError:  # our own stdout is gone (`smserror demo | head`): nothing more to show
@@ -176,6 +180,7 @@ def _deliver_one(db, destination: Destination, item: OutboxItem, clock: Callable
                           unknown=maybe_sent)
         report.retrying.append(item.dedupe_key)
         report.errors.append(f"{item.destination}: {type(exc).__name__}: {exc}")
+        report.outcomes.append((item.destination, "failed"))
         log.error("delivery of %s to %s raised %s: %s", item.kind, item.destination, type(exc).__name__, exc)
         return
     with transaction(db):  # the ts and "sent" are recorded together, or not at all
@@ -187,6 +192,7 @@ def _deliver_one(db, destination: Destination, item: OutboxItem, clock: Callable
             alert_groups.record_post(db, item.payload["group"], item.payload["posted_at"], destination.name,
                                      item.sent_to, ref)
     report.sent.append(item.dedupe_key)
+    report.outcomes.append((item.destination, "sent"))
 
 
 def _already_sent(destination: Destination, item: OutboxItem) -> str | None:

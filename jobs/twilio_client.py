@@ -16,6 +16,7 @@ import logging
 import random
 import threading
 import time
+from collections import Counter
 from typing import Callable
 
 import requests
@@ -78,9 +79,9 @@ class Gate:
 class RetryingHttpClient(TwilioHttpClient):
     """TwilioHttpClient that times out slow requests and retries 429/5xx/timeouts with backoff,
     honouring Retry-After; a 429 holds back every thread using the client (`gate`). Counts every
-    HTTP attempt in `requests_made`, and per thread in `requests_by_this_thread`. Keeps up to
-    `connections` connections per host alive. Logs no query strings, headers or bodies (the SDK's
-    own client logs them at INFO)."""
+    HTTP attempt in `requests_made`, per thread in `requests_by_this_thread`, and by outcome in
+    `results` (what /metrics shows). Keeps up to `connections` connections per host alive. Logs no
+    query strings, headers or bodies (the SDK's own client logs them at INFO)."""
 
     def __init__(
         self,
@@ -103,6 +104,7 @@ class RetryingHttpClient(TwilioHttpClient):
         self._mine = threading.local()
         self.requests_made = 0
         self.retries = 0
+        self.results: Counter[str] = Counter()
 
     @property
     def requests_by_this_thread(self) -> int:
@@ -112,6 +114,10 @@ class RetryingHttpClient(TwilioHttpClient):
         with self._count_lock:
             self.requests_made += 1
         self._mine.count = self.requests_by_this_thread + 1
+
+    def _result(self, outcome: str) -> None:
+        with self._count_lock:  # the pool's threads share one client
+            self.results[outcome] += 1
 
     def log_request(self, kwargs) -> None:  # the parent logs URLs and headers at INFO
         pass
@@ -131,10 +137,13 @@ class RetryingHttpClient(TwilioHttpClient):
                     allow_redirects=allow_redirects,
                 )
             except requests.Timeout:
+                self._result("timeout")
                 problem, delay = f"no answer within {self.timeout:g}s (SMSERROR_TWILIO_TIMEOUT)", self._backoff(attempt)
             except requests.ConnectionError as exc:
+                self._result("connection_error")
                 problem, delay = f"connection failed ({type(exc).__name__})", self._backoff(attempt)
             else:
+                self._result(result_of(response.status_code))
                 if response.status_code == 401:
                     raise TwilioAuthError()
                 if response.status_code not in RETRY_STATUSES:
@@ -155,6 +164,15 @@ class RetryingHttpClient(TwilioHttpClient):
 
     def _backoff(self, attempt: int) -> float:
         return min(self.max_backoff, self.backoff * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)
+
+
+def result_of(status: int) -> str:
+    """A response's outcome, in a few words: the label of smserror_twilio_requests_total."""
+    if status == 401:
+        return "unauthorized"
+    if status == 429:
+        return "rate_limited"
+    return "ok" if status < 400 else ("client_error" if status < 500 else "server_error")
 
 
 def make_client(config: TwilioConfig, *, max_attempts: int = 4, backoff: float = 0.5,

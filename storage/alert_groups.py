@@ -20,7 +20,7 @@ class AlertGroup:
     account_sid: str
     error_code: int
     service_sid: str
-    kind: str  # "account" | "spike" | "fleet"
+    kind: str  # "account" | "spike" | "fleet" | "watch" (jobs/watch.py)
     count: int
     first_seen: int
     last_seen: int
@@ -55,6 +55,9 @@ class AlertGroup:
 FLEET = "fleet"  # the account_sid of a fleet group: it spans accounts
 
 
+WATCH = "watch"  # the kind of jobs/watch.py's groups
+
+
 def group_key(account_sid: str, error_code: int, service_sid: str | None) -> str:
     return f"{account_sid}:{int(error_code)}:{service_sid or '-'}"
 
@@ -80,8 +83,11 @@ def save(db, group: AlertGroup) -> None:
 
 
 def unresolved(db) -> list[AlertGroup]:
+    """Announced, unresolved groups of failures. Watch groups (jobs/watch.py: smserror's own
+    trouble, not Twilio's failures) are left out: they resolve themselves and have no code."""
     rows = db.execute(
-        f"SELECT {', '.join(_FIELDS)} FROM alert_groups WHERE posted_at IS NOT NULL AND resolved_at IS NULL ORDER BY key"
+        f"SELECT {', '.join(_FIELDS)} FROM alert_groups WHERE posted_at IS NOT NULL AND resolved_at IS NULL"
+        " AND kind != ? ORDER BY key", (WATCH,)
     ).fetchall()
     return [AlertGroup(*row) for row in rows]
 

@@ -237,3 +237,9 @@ def pending(db) -> list[OutboxItem]:
     """Every unsent row, oldest first (for status output and tests)."""
     return _items(db, "sent_at IS NULL ORDER BY id")
 
+
+
+def backlog(db) -> tuple[int, int | None]:
+    """(how many rows are unsent, when the oldest of them was created): what /metrics shows."""
+    count, oldest = db.execute("SELECT COUNT(*), MIN(created_at) FROM outbox WHERE sent_at IS NULL").fetchone()
+    return count, oldest

@@ -8,6 +8,7 @@ callback the way Twilio signs it. `cli(env, *args)` runs any other subcommand to
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -61,8 +62,9 @@ class RunProcess:
         def read() -> None:  # keeps the pipe drained for the life of the process
             for line in self.proc.stderr:
                 self.log.append(line)
-                if "listening on" in line:
-                    self.url = line.rsplit("listening on ", 1)[1].strip()
+                text = json.loads(line)["message"] if line.startswith("{") else line  # SMSERROR_LOG_FORMAT=json
+                if "listening on" in text:
+                    self.url = text.rsplit("listening on ", 1)[1].strip()
                     listening.set()
 
         threading.Thread(target=read, daemon=True).start()

@@ -345,13 +345,16 @@ GARBAGE_REQUESTS = {
 }
 
 
-def test_garbage_requests_get_400_from_waitress(server):
+def test_garbage_requests_get_400_from_waitress(server, caplog):
     # one server for all of them: starting and stopping the service is the slow part
     for name, request_bytes in GARBAGE_REQUESTS.items():
         reply = raw_exchange(server.url, request_bytes)
         assert reply.startswith(b"HTTP/1.") and reply.split()[1] == b"400", (name, reply[:200])
         assert b"Traceback" not in reply, name
     assert post(server.url + "/healthz", b"").status == 405  # still serving
+    refused = [r.getMessage() for r in caplog.records if r.getMessage().startswith("refused ")]
+    assert len(refused) == len(GARBAGE_REQUESTS) and all(": 400 malformed" in line for line in refused), refused
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
 
 
 def test_chunked_signed_teams_message_is_answered(server):

@@ -4,6 +4,7 @@ from pathlib import Path
 
 import yaml
 
+from bot.commands.doctor import REQUIRED_SCOPES
 from bot.slack_app import bot_events, slash_commands
 from jobs.views.commands import USAGE
 
@@ -46,3 +47,7 @@ def test_events_and_home_tab_match_the_listeners():
     assert set(events["bot_events"]) == bot_events() == {"app_home_opened"}
     assert events["request_url"].endswith("/slack/events")
     assert MANIFEST["features"]["app_home"]["home_tab_enabled"] is True
+
+
+def test_doctor_checks_exactly_the_scopes_the_manifest_asks_for():
+    assert set(MANIFEST["oauth_config"]["scopes"]["bot"]) == REQUIRED_SCOPES

@@ -85,6 +85,17 @@ def test_retention_must_outlast_what_a_poll_re_reads():
         Settings.from_env({"SMSERROR_RETENTION_DAYS": "8", "SMSERROR_LOOKBACK_HOURS": "192"}, dotenv=None)
 
 
+@pytest.mark.parametrize("value, seconds", [("", 900), ("15m", 900), ("60s", 60), ("90", 90), ("2h", 7200)])
+def test_stale_after_reads_durations(value, seconds):
+    assert Settings.from_env({"SMSERROR_STALE_AFTER": value}, dotenv=None).stale_after == seconds
+
+
+@pytest.mark.parametrize("value", ["59s", "0", "soon", "15 minutes", "8d"])
+def test_stale_after_is_at_least_a_minute(value):
+    with pytest.raises(ConfigError, match="^SMSERROR_STALE_AFTER must be"):
+        Settings.from_env({"SMSERROR_STALE_AFTER": value}, dotenv=None)
+
+
 def test_subaccount_modes():
     assert Settings(twilio_subaccounts="all").subaccount_mode == "all"
     assert Settings(twilio_subaccounts=" ACa , ACb,").subaccount_mode == ["ACa", "ACb"]

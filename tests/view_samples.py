@@ -18,6 +18,8 @@ from jobs.views.lookup import card_view, lookup_view
 from storage.db import open_db
 from storage.failures import upsert_failures
 from jobs.views.model import View
+from jobs.views.watch import watch_view, working_again_view
+from jobs.watch import callbacks_trouble, twilio_trouble
 from storage.knowledge import CodeInfo, Evidence, LookupResult, lookup
 from tests.test_digest import AC1, AC2
 
@@ -118,6 +120,19 @@ CARD = CodeInfo(
 MATCHES = LookupResult(kind="matches", query="x", matches=(CARD,), message="1 code matches “x”, best first.")
 
 
+def watch_report(trouble) -> dict:
+    """A watch alert's payload as jobs/watch.py stores it."""
+    return {"group": f"watch:{trouble.subject}", "subject": trouble.subject, "state": "firing",
+            "title": trouble.title, "cause_id": trouble.cause_id, "cause": trouble.cause, "fix": trouble.fix,
+            "facts": [list(fact) for fact in trouble.facts], "since": 1_800_000_000, "checks": 16,
+            "posted_at": 1_800_000_900, "resolved_at": None, "generated_at": 1_800_000_900}
+
+
+TWILIO_WATCH = watch_report(twilio_trouble(AC1, "Glow Clinic", "Twilio rejected the credentials (error 20003, HTTP "
+                                                               "401): check TWILIO_ACCOUNT_SID and TWILIO_AUTH_TOKEN"))
+WATCH_RESOLVED = {**TWILIO_WATCH, "state": "resolved", "resolved_at": 1_800_003_600}
+
+
 def sample_views() -> dict[str, View]:
     """One view of each message type (and state), by name."""
     return {
@@ -147,6 +162,11 @@ def sample_views() -> dict[str, View]:
         "did you mean": lookup_view(lookup("30070")),
         "not found": lookup_view(lookup("99999")),
         "usage": lookup_view(lookup("")),
+        "watch: Twilio unread": watch_view(TWILIO_WATCH),
+        "watch: callbacks refused": watch_view(watch_report(callbacks_trouble(
+            "/twilio/status", 10, 300, "https://smserror.example.org/twilio/status/twilio/status"))),
+        "watch: working again (edit)": watch_view(WATCH_RESOLVED),
+        "watch: working again (reply)": working_again_view(WATCH_RESOLVED),
         **overview_views(),
     }
 

@@ -7,6 +7,7 @@ from typing import Any
 from jobs.views.alerts import alert_view, reply_view, resolved_view
 from jobs.views.digest import digest_view, fixes_view
 from jobs.views.model import View
+from jobs.views.watch import watch_view, working_again_view
 
 # outbox kind -> the view of its payload
 BY_KIND = {
@@ -16,6 +17,9 @@ BY_KIND = {
     "alert-resolved": resolved_view,
     "digest": digest_view,
     "digest-fixes": fixes_view,
+    "watch": watch_view,
+    "watch-edit": watch_view,
+    "watch-resolved": working_again_view,
 }
 
 

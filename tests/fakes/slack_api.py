@@ -4,8 +4,11 @@ Base URL for the client: `fake.api_url` (…/api/). Serves, the way Slack does (
 `{"ok": false, "error": …}` for API errors; JSON or form bodies; Bearer token checked):
   auth.test, chat.postMessage (returns ts; keeps metadata, thread_ts), chat.update,
   chat.postEphemeral, conversations.history / conversations.replies (metadata only with
-  include_all_metadata), views.publish (a Home tab: kept per user in `home`) and views.open (a
-  modal: kept in `modals`), and POST /response/<id> standing in for an interaction's response_url.
+  include_all_metadata), conversations.info (of the channels in `channels`: `add_channel`),
+  views.publish (a Home tab: kept per user in `home`) and views.open (a modal: kept in `modals`),
+  and POST /response/<id> standing in for an interaction's response_url. Every Web API answer to
+  the right token carries `x-oauth-scopes`, the scopes granted (`scopes`: manifest.yml's bot
+  scopes unless a test takes some away).
 
 `messages` holds what is "in Slack" (a post whose reply was lost still counts). Faults that
 Slack's documented delivery behaviour allows, for chat.postMessage:
@@ -25,11 +28,19 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from tests.fakes.server import FakeServer, Reply, Request
 
 TOKEN = "xoxb-fake-bot-token-123"
+MANIFEST = Path(__file__).resolve().parents[2] / "manifest.yml"
+
+
+def manifest_scopes() -> list[str]:
+    return list(yaml.safe_load(MANIFEST.read_text())["oauth_config"]["scopes"]["bot"])
 
 
 @dataclass
@@ -60,6 +71,8 @@ class FakeSlack(FakeServer):
         self.responses: dict[str, list[dict]] = {}
         self.home: dict[str, dict] = {}  # user ID -> the Home tab view last published for them
         self.modals: list[dict] = []
+        self.scopes: list[str] = manifest_scopes()
+        self.channels: dict[str, dict] = {}  # ID -> what conversations.info answers
         self._ts = itertools.count(1)
         self._drop_after_post = 0
         self._hang_after_post = 0.0
@@ -86,6 +99,11 @@ class FakeSlack(FakeServer):
     def store_late(self, times: int = 1, delay: float = 1.5) -> None:
         with self._state:
             self._store_delays += [delay] * times
+
+    def add_channel(self, channel_id: str, name: str, *, is_member: bool = True, is_private: bool = False,
+                    is_archived: bool = False) -> None:
+        self.channels[channel_id] = {"id": channel_id, "name": name, "is_channel": not is_private,
+                                     "is_private": is_private, "is_archived": is_archived, "is_member": is_member}
 
     def clear_faults(self) -> None:
         """Forget the faults armed above that no post has met yet."""
@@ -120,7 +138,10 @@ class FakeSlack(FakeServer):
         handler = getattr(self, "_" + method.replace(".", "_"), None)
         if handler is None:
             return Reply(200, {"ok": False, "error": "unknown_method"})
-        return handler(_params(request))
+        reply = handler(_params(request))
+        if reply is not None:
+            reply.headers.setdefault("x-oauth-scopes", ",".join(self.scopes))
+        return reply
 
     def _auth_test(self, p: dict) -> Reply:
         return Reply(200, {"ok": True, "user_id": "UBOT", "bot_id": "BBOT", "team_id": "T1", "team": "Fake"})
@@ -183,6 +204,15 @@ class FakeSlack(FakeServer):
         with self._state:
             self.modals.append(view)
         return Reply(200, {"ok": True, "view": view})
+
+    def _conversations_info(self, p: dict) -> Reply:
+        needed = "groups:read" if self.channels.get(p.get("channel"), {}).get("is_private") else "channels:read"
+        if needed not in self.scopes:
+            return Reply(200, {"ok": False, "error": "missing_scope", "needed": needed})
+        channel = self.channels.get(p.get("channel"))
+        if channel is None or (channel["is_private"] and not channel["is_member"]):
+            return Reply(200, {"ok": False, "error": "channel_not_found"})
+        return Reply(200, {"ok": True, "channel": channel})
 
     def _conversations_history(self, p: dict) -> Reply:
         oldest = float(p.get("oldest") or 0)
