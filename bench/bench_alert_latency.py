@@ -24,22 +24,22 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-from bench.common import percentile  # noqa: E402
-from bot.destinations import SlackDestination, slack_client  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from jobs.alerts import observe  # noqa: E402
-from jobs.deliver import deliver_due  # noqa: E402
-from jobs.rules import DEFAULT_RULES  # noqa: E402
-from storage.db import open_db  # noqa: E402
-from storage.failures import upsert_failures  # noqa: E402
-from tests.fakes.slack_api import TOKEN, FakeSlack  # noqa: E402
-from tests.fakes.server import Reply, Request  # noqa: E402
+from bench.common import percentile
+from bot.destinations import SlackDestination, slack_client
+from bot.settings import Settings
+from jobs.alerts import observe
+from jobs.deliver import deliver_due
+from jobs.rules import DEFAULT_RULES
+from storage.db import open_db
+from storage.failures import upsert_failures
+from tests.fakes.server import Reply, Request
+from tests.fakes.slack_api import TOKEN, FakeSlack
 
 CHANNEL = "C0BENCH001"
 

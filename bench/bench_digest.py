@@ -24,11 +24,11 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import percentile  # noqa: E402
-from bot.emit import slack, teams, text  # noqa: E402
-from jobs.views.digest import digest_view  # noqa: E402
-from jobs.digest import build_report  # noqa: E402
-from storage.db import open_db  # noqa: E402
+from bench.common import percentile
+from bot.emit import slack, teams, text
+from jobs.digest import build_report
+from jobs.views.digest import digest_view
+from storage.db import open_db
 
 DAY = 86_400
 CODES = [30007, 30003, 21610, 30006, 30008, 30005, 21614, 30034, 30004, 21211, 21635, 30024, 30032, 30033,

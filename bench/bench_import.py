@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jobs.importer import import_file  # noqa: E402
-from storage.db import open_db  # noqa: E402
+from jobs.importer import import_file
+from storage.db import open_db
 
 CODES = ((30007, "undelivered"), (21610, "failed"), (30003, "undelivered"), (30006, "undelivered"))
 

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,7 @@ def bare(url: str) -> dict:
 
     from tests.fakes.twilio_api import AUTH_TOKEN
 
-    day = (datetime.now(timezone.utc) - timedelta(hours=24)).strftime("%Y-%m-%d")
+    day = (datetime.now(UTC) - timedelta(hours=24)).strftime("%Y-%m-%d")
     session = requests.Session()
     session.auth = (MAIN_SID, AUTH_TOKEN)
     next_url = f"{url}/2010-04-01/Accounts/{MAIN_SID}/Messages.json?PageSize=1000&DateSent%3E={day}"

@@ -19,7 +19,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Callable, TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -148,7 +149,7 @@ class SlackDestination:
                                 unknown=status >= 500, permanent=status == 200) from None
         except urllib.error.URLError as exc:  # never went out: safe to send again
             raise DeliveryError(f"Slack unreachable: {exc.reason}") from None
-        except (TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException, OSError) as exc:
+        except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
             raise DeliveryError(f"Slack connection lost: {type(exc).__name__}", unknown=True) from None
 
 
@@ -177,7 +178,7 @@ class TeamsDestination:
         request = urllib.request.Request(self.url, data=body, method="POST",
                                          headers={"Content-Type": "application/json; charset=utf-8"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - http(s) only (settings)
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # http(s) only (settings)
                 response.read()
                 return f"teams-{response.status}-{int(time.time())}"
         except urllib.error.HTTPError as exc:

@@ -51,11 +51,11 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def json(cls, status: int, payload) -> "Response":
+    def json(cls, status: int, payload) -> Response:
         return cls(status, json.dumps(payload).encode(), {"Content-Type": "application/json"})
 
     @classmethod
-    def text(cls, status: int, text: str) -> "Response":
+    def text(cls, status: int, text: str) -> Response:
         return cls(status, text.encode(), {"Content-Type": "text/plain; charset=utf-8"})
 
 
@@ -256,7 +256,7 @@ class HttpServer:
             server.task_dispatcher.shutdown()  # lets requests in flight finish
             server.close()
 
-    def start_in_background(self) -> "HttpServer":
+    def start_in_background(self) -> HttpServer:
         self._thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
         self._thread.start()
         return self

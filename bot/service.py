@@ -140,7 +140,7 @@ class Service:
     def serve_forever(self) -> None:
         self.server.serve_forever()
 
-    def start_in_background(self) -> "Service":
+    def start_in_background(self) -> Service:
         self.start()
         self.server.start_in_background()
         return self

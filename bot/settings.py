@@ -104,7 +104,7 @@ class Settings:
         return missing
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, dotenv: Path | None = Path(".env")) -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
         env = dict(read_dotenv(dotenv)) if dotenv else {}
         env.update(os.environ if environ is None else environ)
         get = lambda name, default="": env.get(name, default).strip()  # noqa: E731

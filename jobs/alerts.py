@@ -29,15 +29,15 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from jobs.rules import DEFAULT_RULES, Rules
-from storage import knowledge
-from storage import alert_groups, outbox
+from storage import alert_groups, knowledge, outbox
 from storage.alert_groups import FLEET, AlertGroup, fleet_key, group_key
-from storage.digest_queries import account_names
 from storage.db import transaction
+from storage.digest_queries import account_names
 from storage.poll_state import friendly_name
 from storage.privacy import mask_number, mask_numbers_in_text
 

@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from jobs import alerts
 from jobs.rules import DEFAULT_RULES, Route, Rules
@@ -171,7 +172,7 @@ def _deliver_one(db, destination: Destination, item: OutboxItem, clock: Callable
     except BrokenPipeError:  # our own stdout is gone (`smserror demo | head`): nothing more to show
         outbox.mark_retry(db, item, "stdout closed", clock(), unknown=maybe_sent)
         raise
-    except Exception as exc:  # noqa: BLE001 - a renderer bug must not stop the queue; keep the row
+    except Exception as exc:  # a renderer bug must not stop the queue; keep the row
         outbox.mark_retry(db, item, f"{type(exc).__name__}: {exc}", clock() + backoff(item.attempts),
                           unknown=maybe_sent)
         report.retrying.append(item.dedupe_key)

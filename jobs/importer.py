@@ -22,11 +22,12 @@ import json
 import sys
 import time
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO
 
 import sqlite_utils
 
@@ -184,7 +185,7 @@ def _reading(lines: Iterator, what: str):
 
 # -- BulkExport JSON lines ------------------------------------------------------------------
 
-def _json_rows(stream: IO[bytes], report: ImportReport, shift: int, bar: "_Progress") -> Iterator[dict]:
+def _json_rows(stream: IO[bytes], report: ImportReport, shift: int, bar: _Progress) -> Iterator[dict]:
     loads = json.loads
     for number, line in enumerate(_reading(iter(stream), "broke off mid-file: not a complete gzip file"), 1):
         report.lines = number
@@ -264,13 +265,13 @@ def parse_time(value) -> int | None:
     except ValueError:
         moment = parsedate_to_datetime(text)  # raises ValueError/TypeError when it is not one either
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp())
 
 
 # -- CSV --------------------------------------------------------------------------------------
 
-def _csv_rows(stream: IO[str], report: ImportReport, shift: int, bar: "_Progress") -> Iterator[dict]:
+def _csv_rows(stream: IO[str], report: ImportReport, shift: int, bar: _Progress) -> Iterator[dict]:
     reader = csv.reader(_reading(iter(stream), "broke off mid-file: not a complete gzip file"))
     try:
         header = next(reader)

@@ -30,11 +30,11 @@ import calendar
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
+from functools import partial
 
 import sqlite_utils
 from twilio.base.exceptions import TwilioException
@@ -77,7 +77,7 @@ class AccountReport:
         name = f" ({self.friendly_name})" if self.friendly_name and self.friendly_name != self.account_sid else ""
         if self.kind == "stream":
             return f"{self.account_sid}{name}: covered by Event Streams, next sweep due {_iso(self.window_start)}"
-        since = datetime.fromtimestamp(self.window_start, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+        since = datetime.fromtimestamp(self.window_start, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
         head = f"{self.account_sid}{name}: {self.kind} since {since}: {self.messages_read} messages read, "
         head += f"{self.failures_new} new failures, {self.failures_updated} updated, {self.requests} requests"
         return head + (f"; FAILED: {self.error}" if self.error else "")
@@ -250,7 +250,7 @@ class RawMessagePage(Page):
 def first_message_page(client: Client, account_sid: str, start: int) -> RawMessagePage:
     """GET .../Messages.json?DateSent>=<day of start>&PageSize=1000 (the API filters by day only)."""
     version = client.api.v2010
-    day = datetime.fromtimestamp(start, timezone.utc).strftime("%Y-%m-%d")
+    day = datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d")
     response = client.request(
         "GET", version.absolute_url(f"Accounts/{account_sid}/Messages.json"),
         params={"DateSent>": day, "PageSize": PAGE_SIZE},
@@ -280,4 +280,4 @@ def sent_epoch(value) -> int | None:
 
 
 def _iso(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

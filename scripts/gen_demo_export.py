@@ -16,11 +16,11 @@ import argparse
 import gzip
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 SEED = 20260114
-DAY = datetime(2026, 1, 14, tzinfo=timezone.utc)  # jobs.importer.DEMO_DAY_END is the day after
+DAY = datetime(2026, 1, 14, tzinfo=UTC)  # jobs.importer.DEMO_DAY_END is the day after
 OUT = Path(__file__).resolve().parents[1] / "jobs" / "data" / "demo-messages.jsonl.gz"
 ACCOUNTS = 4
 MESSAGES = 3000

@@ -17,9 +17,9 @@ exact even with another process writing) and written with one `executemany` upse
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Iterable
 
 import sqlite_utils
 
@@ -54,7 +54,7 @@ class UpsertResult:
     unchanged: int = 0
     ignored: int = 0  # rows that are not failures (or lack a SID / error code)
 
-    def add(self, other: "UpsertResult") -> None:
+    def add(self, other: UpsertResult) -> None:
         self.new.extend(other.new)
         self.inserted += other.inserted
         self.updated += other.updated

@@ -193,9 +193,7 @@ def _knowledge() -> _KnowledgeBase:
 
 # Words that say nothing about which error is meant ("what does error code X mean").
 _STOPWORDS = frozenset(
-    """a an and are be by can cant code codes did do does doesn error errors for from get got
-    has have how i in is isn it its me mean means meaning message messages my not of on or our
-    sms text texts that the this to twilio was wasn we were what whats when why with won you your""".split()
+    ["a", "an", "and", "are", "be", "by", "can", "cant", "code", "codes", "did", "do", "does", "doesn", "error", "errors", "for", "from", "get", "got", "has", "have", "how", "i", "in", "is", "isn", "it", "its", "me", "mean", "means", "meaning", "message", "messages", "my", "not", "of", "on", "or", "our", "sms", "text", "texts", "that", "the", "this", "to", "twilio", "was", "wasn", "we", "were", "what", "whats", "when", "why", "with", "won", "you", "your"]
 )
 _TOKEN = re.compile(r"[a-z0-9]+")
 _SUFFIXES = ("ies", "ing", "ed", "es", "s", "e")

@@ -51,11 +51,11 @@ class OutboxItem:
     claim: str | None = None
     claimed_at: float | None = None
     settle_at: float | None = None
-    parent: "OutboxItem | None" = field(default=None, repr=False)  # set by the deliverer for replies/edits
+    parent: OutboxItem | None = field(default=None, repr=False)  # set by the deliverer for replies/edits
     sent_to: str | None = None  # set by a destination: where it went (the Slack channel ID)
 
     @classmethod
-    def from_row(cls, row: dict) -> "OutboxItem":
+    def from_row(cls, row: dict) -> OutboxItem:
         data = dict(row)
         data["payload"] = json.loads(data["payload"])
         return cls(**data)

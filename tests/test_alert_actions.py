@@ -12,7 +12,6 @@ import pytest
 from slack_bolt import App, BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-from jobs.views.actions import ActionId
 from bot.listeners.alert_actions import GONE, NOT_OFFERED, AlertActions
 from bot.listeners.deps import ListenerDeps
 from bot.settings import Settings
@@ -20,6 +19,7 @@ from bot.slack_app import build_app
 from jobs import alerts
 from jobs.deliver import deliver_due
 from jobs.rules import DEFAULT_RULES, parse_rules
+from jobs.views.actions import ActionId
 from jobs.views.alerts import snooze_value
 from storage import alert_groups, outbox
 from storage.failures import upsert_failures

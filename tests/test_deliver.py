@@ -10,11 +10,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 
+from bot.destinations import TeamsDestination
 from jobs import alerts
 from jobs.deliver import BACKOFF_MAX, DeliveryError, backoff, deliver_due
 from storage import alert_groups, outbox
@@ -24,7 +25,6 @@ from tests.fakes.slack_api import TOKEN, FakeSlack
 from tests.fakes.teams_webhook import FakeTeams
 from tests.test_alerts import ACCOUNT, CHANNEL, SERVICE, T0, failure, seen, slack_destination
 from tests.test_digest import RecordingDestination
-from bot.destinations import TeamsDestination
 
 REPO = Path(__file__).resolve().parents[1]
 GROUP = alerts.group_key(ACCOUNT, 30033, SERVICE)

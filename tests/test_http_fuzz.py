@@ -21,14 +21,15 @@ import time
 from urllib.parse import urlencode
 
 import pytest
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from jobs.views.actions import ActionId
 from bot.pipeline import Pipeline
 from bot.server import MAX_BODY
 from bot.service import build_wsgi
 from bot.settings import Settings
 from bot.twilio_events import FAILURE_TYPES
+from jobs.views.actions import ActionId
 from storage.db import LocalDb
 from tests import test_slack_http as slack_http
 from tests import test_status_callback as status_callback

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -126,7 +126,7 @@ def good_times(draw):
     style = draw(st.sampled_from(["iso", "z", "naive", "space", "rfc"]))
     if style == "rfc":
         return format_datetime(moment), int(moment.timestamp())
-    utc = moment.astimezone(timezone.utc)
+    utc = moment.astimezone(UTC)
     if style == "z":
         return utc.strftime("%Y-%m-%dT%H:%M:%SZ"), int(moment.timestamp())
     if style in ("naive", "space"):

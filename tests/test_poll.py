@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from bot import cli
 from bot.settings import Settings
 from jobs.poll import run_poll_pass

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -88,7 +88,7 @@ def test_30033_seen_by_polls_raises_exactly_one_alert(fakes, start_service):
 
 def test_missed_morning_digest_arrives_once_even_across_a_restart(fakes, start_service):
     twilio, slack, teams = fakes
-    just_passed = (datetime.now(timezone.utc) - timedelta(minutes=5)).time().replace(second=0, microsecond=0)
+    just_passed = (datetime.now(UTC) - timedelta(minutes=5)).time().replace(second=0, microsecond=0)
     settings = settings_for(twilio, slack, teams, digest_at=just_passed)
     first = start_service(settings, keep_digest_time=True)
     assert slack.wait_for(lambda: digests_in(slack), timeout=5)

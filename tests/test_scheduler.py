@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time as _time
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -27,7 +27,7 @@ from storage.db import open_db
 from tests.test_digest import RecordingDestination, add_failure
 
 NY = ZoneInfo("America/New_York")
-UTC = timezone.utc
+UTC = UTC
 
 
 def utc(text: str) -> datetime:

@@ -10,7 +10,7 @@ from twilio.request_validator import RequestValidator
 
 from bot.settings import Settings
 from bot.twilio_status import MalformedForm, handle_status_callback, parse_form
-from storage.failures import upsert_failures, count_failures, get_failure
+from storage.failures import count_failures, get_failure, upsert_failures
 
 TOKEN = "callback-token-0123456789abcdef01"
 SUB_TOKEN = "subaccount-token-abcdef0123456789"

@@ -25,8 +25,7 @@ from storage.migrations import MIGRATIONS
 from tests.fakes.server import wait_until
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.twilio_api import MAIN_SID
-from tests.processes import (REPO, SERVICE_SID, RunProcess, alert_keys, callback_form, cli, service_env,
-                             signed_callback)
+from tests.processes import REPO, SERVICE_SID, RunProcess, alert_keys, callback_form, cli, service_env, signed_callback
 from tests.test_import import record, write_day_file
 
 ROUNDS = 3

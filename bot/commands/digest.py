@@ -12,8 +12,8 @@ from bot.destinations import build_destinations
 from bot.emit.text import text
 from bot.settings import Settings
 from jobs.digest import build_window_report, parse_since, run_window_digest
-from jobs.views.digest import digest_view
 from jobs.rules import load_rules
+from jobs.views.digest import digest_view
 from storage.db import open_db
 
 

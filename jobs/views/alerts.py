@@ -16,8 +16,21 @@ from typing import Any
 from jobs.rules import SNOOZE_CHOICES
 from jobs.views.actions import ActionId
 from jobs.views.digest import account_name
-from jobs.views.model import (Action, Code, Fact, Line, Link, Mention, Option, Section, Strong, Time, View,
-                              account_label, line)
+from jobs.views.model import (
+    Action,
+    Code,
+    Fact,
+    Line,
+    Link,
+    Mention,
+    Option,
+    Section,
+    Strong,
+    Time,
+    View,
+    account_label,
+    line,
+)
 
 MAX_STEPS = 5
 MAX_FLEET_ACCOUNTS = 20

@@ -10,7 +10,7 @@ markup and limits, so a view builder never escapes, clips or formats a time itse
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Union
 
 
@@ -109,7 +109,7 @@ def utc_text(epoch: int | None) -> str:
     """How a Time reads where a surface has no date tokens (Teams, text, fallbacks)."""
     if not epoch:
         return "—"
-    return datetime.fromtimestamp(int(epoch), timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def plain(spans: Line) -> str:
