@@ -111,7 +111,7 @@ def run(alerts: int, background: int, updates: int) -> dict[str, dict[str, float
         for n in range(alerts):
             account = "AC" + f"{1000 + n:032x}"
 
-            def callback(code: int = 30033) -> None:
+            def callback(code: int = 30033, account: str = account) -> None:
                 nonlocal sid
                 sid += 1
                 at = int(time.time())

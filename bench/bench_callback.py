@@ -55,7 +55,7 @@ def main() -> None:
                            "X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(
                                PUBLIC + "/twilio/status", form)}
 
-                def send() -> None:
+                def send(body: str = body, headers: dict = headers) -> None:
                     answers.append(timed_post(conn, "/twilio/status", body, headers))
 
                 to_slack.append(time_to_slack(slack, send) * 1000)

@@ -113,13 +113,14 @@ def main() -> int:
     print(f"store: {args.db}: {total:,} failures over {args.days} days (ready in {time.perf_counter() - t0:.1f} s)")
     tz = ZoneInfo("America/New_York")
     for seconds, label in ((DAY, "24 h"), (7 * DAY, "7 days")):
-        def build():
-            return build_report(db, end - seconds, end, tz=tz, period="bench", title="bench", window_label=label, now=end)
+        def build(seconds=seconds, label=label):
+            return build_report(db, end - seconds, end, tz=tz, period="bench", title="bench", window_label=label,
+                                now=end)
 
         report = build()
         in_window = report.total
 
-        def render():
+        def render(report=report):
             view = digest_view(report.to_dict())
             slack.blocks(view)
             teams.card(view)

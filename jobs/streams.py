@@ -18,6 +18,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 
 from twilio.base.exceptions import TwilioException
 from twilio.rest import Client
@@ -122,13 +123,13 @@ def _posts_to(sink, destination: str) -> bool:
 def setup(accounts_: list[Account], destination: str, tests: SinkTests | None, outcome: Outcome) -> Outcome:
     """Create or reuse each account's sink and subscription; `tests` None is a dry run."""
     for account in accounts_:
-        _each(account, outcome, lambda: _setup_account(account, destination, tests))
+        _each(account, outcome, partial(_setup_account, account, destination, tests))
     return outcome
 
 
 def status(accounts_: list[Account], destination: str, outcome: Outcome) -> Outcome:
     for account in accounts_:
-        _each(account, outcome, lambda: _status_account(account.client, destination))
+        _each(account, outcome, partial(_status_account, account.client, destination))
     return outcome
 
 
