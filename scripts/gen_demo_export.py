@@ -55,8 +55,8 @@ def _iso(moment: datetime) -> str:
 
 def records(rng: random.Random):
     accounts = [("AC" + _hex(rng), "MG" + _hex(rng), _number(rng)) for _ in range(ACCOUNTS)]
-    codes, statuses, weights = zip(*[(c, s, w) for c, s, w in FAILURES])
-    for i in range(MESSAGES):
+    codes, statuses, weights = zip(*[(c, s, w) for c, s, w in FAILURES], strict=True)
+    for _ in range(MESSAGES):
         account, service, sender = rng.choice(accounts)
         sent = DAY + timedelta(seconds=rng.randrange(7 * 3600, 21 * 3600))
         roll = rng.random()

@@ -165,7 +165,7 @@ def _existing(conn, sids: set[str]) -> dict[str, dict]:
         )
         names = [d[0] for d in cursor.description]
         for values in cursor:
-            found[values[0]] = dict(zip(names, values))
+            found[values[0]] = dict(zip(names, values, strict=True))
     return found
 
 
@@ -174,7 +174,7 @@ def _existing(conn, sids: set[str]) -> dict[str, dict]:
 def get_failure(db: sqlite_utils.Database, sid: str) -> dict | None:
     cursor = db.conn.execute("SELECT * FROM failures WHERE sid = ?", (sid,))
     values = cursor.fetchone()
-    return dict(zip([d[0] for d in cursor.description], values)) if values else None
+    return dict(zip([d[0] for d in cursor.description], values, strict=True)) if values else None
 
 
 def failures_between(db: sqlite_utils.Database, since: int, until: int, account_sid: str | None = None) -> list[dict]:
@@ -186,7 +186,7 @@ def failures_between(db: sqlite_utils.Database, since: int, until: int, account_
         params.append(account_sid)
     cursor = db.conn.execute(sql + " ORDER BY sent_at, sid", params)
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, values)) for values in cursor]
+    return [dict(zip(names, values, strict=True)) for values in cursor]
 
 
 def count_by_code(db: sqlite_utils.Database, since: int | None = None, until: int | None = None) -> list[tuple[int, int, int]]:
@@ -210,6 +210,6 @@ def latest_with_code(db: sqlite_utils.Database, code: int, limit: int) -> tuple[
         "SELECT sid, account_sid, sender, recipient, sent_at FROM failures WHERE error_code = ?"
         " ORDER BY sent_at DESC, sid LIMIT ?", (int(code), int(limit)))
     names = [d[0] for d in cursor.description]
-    rows = [dict(zip(names, values)) for values in cursor]
+    rows = [dict(zip(names, values, strict=True)) for values in cursor]
     (total,) = db.conn.execute("SELECT COUNT(*) FROM failures WHERE error_code = ?", (int(code),)).fetchone()
     return rows, total

@@ -73,7 +73,7 @@ _COLUMNS = ("id, dedupe_key, destination, kind, payload, created_at, attempts, n
 def _items(db: sqlite_utils.Database, where: str, params: tuple | dict = ()) -> list[OutboxItem]:
     cursor = db.execute(f"SELECT {_COLUMNS} FROM outbox WHERE {where}", params)
     names = [d[0] for d in cursor.description]
-    return [OutboxItem.from_row(dict(zip(names, row))) for row in cursor.fetchall()]
+    return [OutboxItem.from_row(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
 
 
 def enqueue(db, dedupe_key: str, kind: str, payload: dict, now: int, destination: str = FANOUT) -> bool:

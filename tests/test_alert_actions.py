@@ -129,7 +129,7 @@ def test_snooze_menu_round_trip_over_http(start_service, slack):
     menu = snooze_menu(slack.top_level()[0].blocks)
     assert [o["text"]["text"] for o in menu["options"]] == ["1 h", "4 h", "24 h", "7 d"]
     db = service.pipeline.store.get()
-    for n, (option, seconds) in enumerate(zip(menu["options"], (3600, 4 * 3600, 86400, 7 * 86400))):
+    for n, (option, seconds) in enumerate(zip(menu["options"], (3600, 4 * 3600, 86400, 7 * 86400), strict=True)):
         before = int(time.time())
         blocks = choose(service.url, slack, option, f"snooze{n}", user=f"U{n}")
         group = alert_groups.get(db, GROUP)

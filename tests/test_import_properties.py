@@ -384,7 +384,8 @@ def test_cli_directory_missing_and_unopenable_paths(monkeypatch, tmp_path, capsy
     out, err = capsys.readouterr()
     lines = err.splitlines()
     assert len(lines) == 4 and "Traceback" not in err
-    for line, path, why in zip(lines, argv[:3] + argv[4:], ["Is a directory", "No such file or directory", "Not a directory", "File name too long"]):
+    whys = ["Is a directory", "No such file or directory", "Not a directory", "File name too long"]
+    for line, path, why in zip(lines, argv[:3] + argv[4:], whys, strict=True):
         assert line == f"smserror: {path}: not imported: cannot be read: {why}"
     assert out.startswith("good.json.gz: 4 lines, 4 failures (4 new")
     store = open_db(tmp_path / "import.db")

@@ -193,7 +193,7 @@ def one_round(folder: Path, round_no: int, slack: FakeSlack, twilio_url: str) ->
     poster.join()
     stop.touch()
 
-    for args, result in zip(SIDE_COMMANDS, done):
+    for args, result in zip(SIDE_COMMANDS, done, strict=True):
         assert result.returncode == 0 and "Traceback" not in result.stderr, (args, result.stderr)
     assert "20 failures (20 new, 0 updated, 0 unchanged)" in done[1].stdout, done[1].stdout
     for reader in reading:
