@@ -6,6 +6,7 @@ process runs exactly once. Every route is a plain function from a Request to a R
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import resource
@@ -264,8 +265,7 @@ class HttpServer:
     def stop(self) -> None:
         self._stopping.set()
         if self._thread is not None and self._thread.is_alive():
-            try:
+            # the serving thread may close its wake-up pipe between our check and now
+            with contextlib.suppress(OSError):
                 self._server.pull_trigger()
-            except OSError:  # the serving thread closed its wake-up pipe between our check and now
-                pass
             self._thread.join(timeout=10)

@@ -107,7 +107,10 @@ class Settings:
     def from_env(cls, environ: dict[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
         env = dict(read_dotenv(dotenv)) if dotenv else {}
         env.update(os.environ if environ is None else environ)
-        get = lambda name, default="": env.get(name, default).strip()  # noqa: E731
+
+        def get(name: str, default: str = "") -> str:
+            return env.get(name, default).strip()
+
         settings = cls(
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),

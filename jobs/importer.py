@@ -15,6 +15,7 @@ reported as an error; the command exits 1. Bodies are read past and dropped, nev
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
@@ -161,10 +162,8 @@ class _open:
 
     def __exit__(self, *exc) -> None:
         for f in reversed(self.files):
-            try:
+            with contextlib.suppress(Exception):
                 f.close()
-            except Exception:
-                pass
 
 
 def _why(exc: BaseException) -> str:

@@ -27,6 +27,7 @@ in real time, and the sweep catches what Twilio dropped after its 4-hour retries
 from __future__ import annotations
 
 import calendar
+import contextlib
 import logging
 import sqlite3
 import time
@@ -228,10 +229,8 @@ def poll_account(
             "poll of %s failed: %s; its window stays at %s, the next pass re-reads it",
             account_sid, report.error, _iso(last_pass) if last_pass else "the full lookback",
         )
-        try:
+        with contextlib.suppress(sqlite3.Error):
             record_pass_error(db, account_sid, report.error)
-        except sqlite3.Error:
-            pass
         return report
     report.requests = getattr(http, "requests_by_this_thread", 0) - before
     record_pass_ok(db, account_sid, pass_at=now, swept=sweep, ok_at=int(time.time()))

@@ -207,19 +207,6 @@ def test_dedupe_keys():
 # ------------------------------------------------------------------ CLI
 
 
-@pytest.fixture
-def cli_env(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    for name in ("SLACK_BOT_TOKEN", "SLACK_CHANNEL", "TEAMS_WEBHOOK_URL", "SMSERROR_TIMEZONE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SMSERROR_DB", str(tmp_path / "cli.db"))
-    from storage.db import open_db
-
-    db = open_db(tmp_path / "cli.db")
-    yield db
-    db.close()
-
-
 def _recent(db, sid, code, recipient="+15551234567"):
     import time
 

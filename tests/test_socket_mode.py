@@ -19,16 +19,10 @@ import pytest
 from bot.settings import Settings
 from tests.fakes.server import wait_until
 from tests.fakes.slack_api import TOKEN
-from tests.fakes.slack_socket import APP_TOKEN, FakeSlackWithSocketMode
+from tests.fakes.slack_socket import APP_TOKEN
 from tests.http import get
 
 CHANNEL = "C0OPS"
-
-
-@pytest.fixture
-def slack_sm():
-    with FakeSlackWithSocketMode() as fake:
-        yield fake
 
 
 def socket_settings(api_url: str, **overrides) -> Settings:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Union
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ class Mention:
     user_id: str
 
 
-Span = Union[str, Code, Strong, Time, Link, Mention]
+Span = str | Code | Strong | Time | Link | Mention
 Line = tuple[Span, ...]
 
 
