@@ -5,10 +5,10 @@
 A store is filled with `background` failures over the last 7 days (so group counts and spike
 baselines read a realistic table). Then, `alerts` times: a 30033 for a fresh account arrives as
 a status callback would hand it over (`upsert_failures(..., "callback")`), then
-`observe` and `deliver_due` run (what the delivery thread of `run` does when woken); the clock stops when the fake Slack Web API (loopback, real
-slack_sdk WebClient) receives chat.postMessage. `updates` more failures of the same group are
-timed to their chat.update. Reports p50 / p95 / p99 / max in ms. Not a test: run by hand, copy
-the figures to docs/alerts.md.
+`observe` and `deliver_due` run (what the delivery thread of `run` does when woken); the clock
+stops when the fake Slack Web API (loopback, real slack_sdk WebClient) receives chat.postMessage.
+`updates` more failures of the same group are timed to their chat.update. Reports p50 / p95 /
+p99 / max in ms. Not a test: run by hand, copy the figures to docs/alerts.md.
 
 `time_to_slack(slack, trigger)` is the measuring helper: the HTTP-level version (POST a signed
 callback to `smserror run`'s /twilio/status, stop at the fake's chat.postMessage) can call it

@@ -91,7 +91,8 @@ def plans(db, build) -> list[str]:
         build()
     finally:
         type(db).execute = real
-    return [f"  {' '.join(sql.split())[:90]}…\n    -> " + "; ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + sql, params))
+    return [f"  {' '.join(sql.split())[:90]}…\n    -> "
+            + "; ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + sql, params))
             for sql, params in seen.items()]
 
 

@@ -70,7 +70,8 @@ class Service:
                                          digest_at=settings.digest_at, tz=settings.tz)
         # Socket Mode serves the same Bolt app (same listeners) as /slack/events
         slack_app = build_slack_app(settings, self.pipeline) if settings.slack_app_token else None
-        self.socket_mode = SocketMode(slack_app, settings.slack_app_token, settings.slack_api_url) if slack_app else None
+        self.socket_mode = (SocketMode(slack_app, settings.slack_app_token, settings.slack_api_url)
+                            if slack_app else None)
         self.server = HttpServer(build_wsgi(settings, self.pipeline, slack_app, self.readiness),
                                  settings.host, settings.port)
         self._warn_about_partial_setup()

@@ -80,7 +80,8 @@ def _handle(db, public_url, auth_token, form, signature, path, ingest, now, requ
     tokens = [auth_token] if isinstance(auth_token, str) else list(auth_token)
     tokens = [t for t in tokens if t]
     if not url or not tokens:
-        log.warning("status callback refused: set SMSERROR_PUBLIC_URL and TWILIO_AUTH_TOKEN to verify Twilio's signature")
+        log.warning("status callback refused: "
+                    "set SMSERROR_PUBLIC_URL and TWILIO_AUTH_TOKEN to verify Twilio's signature")
         return 403, "cannot verify the signature"
     if not isinstance(form, dict) or not _signed(url, form, signature or "", tokens):
         return 403, "invalid signature"

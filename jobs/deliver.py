@@ -122,7 +122,8 @@ def deliver_due(db, destinations: Iterable[Destination], now: float | None = Non
                 report.skipped += 1
             continue
         _deliver_one(db, by_name[item.destination], item, clock, report, holder, lease, rules)
-    report.waiting += len([i for i in outbox.pending(db) if i.destination not in by_name and i.destination != outbox.FANOUT])
+    report.waiting += len([i for i in outbox.pending(db)
+                           if i.destination not in by_name and i.destination != outbox.FANOUT])
     return report
 
 

@@ -376,7 +376,8 @@ class DigestOutcome:
 
 
 def run_due_digest(db, digest_at: time, tz: ZoneInfo, destinations: list, now: datetime | None = None,
-                   grace=DIGEST_GRACE, lease: Lease | None = None, rules: Rules = DEFAULT_RULES) -> DigestOutcome | None:
+                   grace=DIGEST_GRACE, lease: Lease | None = None,
+                   rules: Rules = DEFAULT_RULES) -> DigestOutcome | None:
     """The scheduled digest (cron job and start-up catch-up alike), due daily at `digest_at` in
     `tz`: if a period is due and not yet sent, build it, claim it, enqueue it for every
     destination and deliver. Else None."""

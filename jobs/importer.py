@@ -85,13 +85,15 @@ class ImportReport:
             f"({self.inserted} new, {self.updated} updated, {self.unchanged} unchanged)"
         )
         if self.bad_lines:
-            shown = ", ".join(map(str, self.bad_line_numbers)) + (", ..." if self.bad_lines > len(self.bad_line_numbers) else "")
+            more = ", ..." if self.bad_lines > len(self.bad_line_numbers) else ""
+            shown = ", ".join(map(str, self.bad_line_numbers)) + more
             text += f", {self.bad_lines} bad lines skipped (lines {shown})"
         return text + f", {self.seconds:.2f}s"
 
 
 def import_file(
-    db: sqlite_utils.Database, path: str | Path, *, now: int | None = None, progress: bool | None = None, time_shift: int = 0
+    db: sqlite_utils.Database, path: str | Path, *, now: int | None = None, progress: bool | None = None,
+    time_shift: int = 0,
 ) -> ImportReport:
     """Import one file in one transaction. Never raises for a bad file: see `.error`.
     `progress`: draw a bar on stderr (default: only when stderr is a terminal).
@@ -104,7 +106,8 @@ def import_file(
         with _open(Path(path)) as (raw, text_kind, stream):
             report.kind = text_kind
             bar = _Progress(Path(path).name, raw, show)
-            rows = _json_rows(stream, report, time_shift, bar) if text_kind == "bulkexport" else _csv_rows(stream, report, time_shift, bar)
+            read_rows = _json_rows if text_kind == "bulkexport" else _csv_rows
+            rows = read_rows(stream, report, time_shift, bar)
             result = upsert_failures(db, rows, "import", now, keep_new=False)
             bar.done()
     except UnreadableFile as exc:

@@ -10,9 +10,10 @@ Twilio's Messages list has no status filter and returns newest first (by date se
   SMSERROR_LOOKBACK_HOURS, to catch status changes that came after the recent window moved on
   (`sent` -> `undelivered` minutes or hours later).
 
-Pages are read one at a time (the SDK's Page/next_page, records kept as JSON dicts) and each page's failures are upserted by
-SID in one transaction, so memory stays constant and a pass killed half-way loses nothing: its state did not move, the next pass re-reads
-the same window and the upsert makes the repeat a no-op. A pass that fails leaves its state where
+Pages are read one at a time (the SDK's Page/next_page, records kept as JSON dicts) and each
+page's failures are upserted by SID in one transaction, so memory stays constant and a pass killed
+half-way loses nothing: its state did not move, the next pass re-reads the same window and the
+upsert makes the repeat a no-op. A pass that fails leaves its state where
 it was and logs one line.
 
 Accounts are read SMSERROR_TWILIO_CONCURRENCY at a time, on one shared client (a 429 holds every
@@ -155,7 +156,8 @@ def _accounts(db, client: Client, config: TwilioConfig, report: PassReport) -> l
     if isinstance(mode, list):
         return [main] + [sid for sid in dict.fromkeys(mode) if sid != main]
     try:
-        listed = [(a.sid, a.friendly_name) for a in client.api.v2010.accounts.stream(status="active", page_size=PAGE_SIZE)]
+        listed = [(a.sid, a.friendly_name)
+                  for a in client.api.v2010.accounts.stream(status="active", page_size=PAGE_SIZE)]
     except (TwilioException, TwilioAuthError, OSError) as exc:
         report.error = describe_error(exc)
         report.auth_failed = isinstance(exc, TwilioAuthError)
@@ -181,7 +183,8 @@ def poll_account(
     in several threads at once: it only writes, in transactions."""
     lookback_start = now - lookback_hours * 3600
     last_pass, last_sweep = state.get("last_pass_at"), state.get("last_sweep_at")
-    sweep = last_pass is None or last_sweep is None or now - last_sweep >= sweep_seconds or last_pass - overlap <= lookback_start
+    sweep = (last_pass is None or last_sweep is None or now - last_sweep >= sweep_seconds
+             or last_pass - overlap <= lookback_start)
     if not sweep and streamed(state, now):
         return AccountReport(account_sid, state.get("friendly_name"), "stream", last_sweep + sweep_seconds)
     start = lookback_start if sweep else max(lookback_start, last_pass - overlap)
@@ -257,7 +260,7 @@ def first_message_page(client: Client, account_sid: str, start: int) -> RawMessa
     return RawMessagePage(version, response, {"account_sid": account_sid})
 
 
-_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+_MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
 
 
 def sent_epoch(value) -> int | None:

@@ -119,7 +119,8 @@ def latest_period(now: datetime, digest_at: time, tz: ZoneInfo) -> DigestPeriod:
     return DigestPeriod(key=f"daily:{end.date().isoformat()}", start=start, end=end)
 
 
-def digest_due(db, now: datetime, digest_at: time, tz: ZoneInfo, grace: timedelta = DIGEST_GRACE) -> DigestPeriod | None:
+def digest_due(db, now: datetime, digest_at: time, tz: ZoneInfo,
+               grace: timedelta = DIGEST_GRACE) -> DigestPeriod | None:
     """The scheduled digest that should go out now, or None: the latest period due at or before
     `now`, when it is at most `grace` late and digest_runs has no row for it."""
     period = latest_period(now, digest_at, tz)

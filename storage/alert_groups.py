@@ -81,7 +81,8 @@ def save(db, group: AlertGroup) -> None:
 
 def unresolved(db) -> list[AlertGroup]:
     rows = db.execute(
-        f"SELECT {', '.join(_FIELDS)} FROM alert_groups WHERE posted_at IS NOT NULL AND resolved_at IS NULL ORDER BY key"
+        f"SELECT {', '.join(_FIELDS)} FROM alert_groups"
+        " WHERE posted_at IS NOT NULL AND resolved_at IS NULL ORDER BY key"
     ).fetchall()
     return [AlertGroup(*row) for row in rows]
 

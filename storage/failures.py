@@ -92,7 +92,8 @@ def failure_row(raw: dict, now: int) -> dict | None:
 def _merge(old: dict, new: dict, source: str) -> dict | None:
     """The row after applying `new` to the stored `old`, or None when nothing changes."""
     out = dict(old)
-    if (new["status"], new["error_code"]) != (old["status"], old["error_code"]) and new["updated_at"] >= old["updated_at"]:
+    changed = (new["status"], new["error_code"]) != (old["status"], old["error_code"])
+    if changed and new["updated_at"] >= old["updated_at"]:
         out.update(status=new["status"], error_code=new["error_code"], updated_at=new["updated_at"])
     for key in ("account_sid", "service_sid", "sender", "recipient"):
         if not old[key] and new[key]:
@@ -189,7 +190,9 @@ def failures_between(db: sqlite_utils.Database, since: int, until: int, account_
     return [dict(zip(names, values, strict=True)) for values in cursor]
 
 
-def count_by_code(db: sqlite_utils.Database, since: int | None = None, until: int | None = None) -> list[tuple[int, int, int]]:
+def count_by_code(
+    db: sqlite_utils.Database, since: int | None = None, until: int | None = None
+) -> list[tuple[int, int, int]]:
     """[(error_code, failures, accounts)] most frequent first, optionally within [since, until)."""
     sql = "SELECT error_code, COUNT(*), COUNT(DISTINCT account_sid) FROM failures"
     params: list = []

@@ -33,7 +33,8 @@ def all_poll_states(db: sqlite_utils.Database) -> list[dict]:
 
 
 def record_pass_ok(
-    db: sqlite_utils.Database, account_sid: str, *, pass_at: int, swept: bool, ok_at: int, friendly_name: str | None = None
+    db: sqlite_utils.Database, account_sid: str, *, pass_at: int, swept: bool, ok_at: int,
+    friendly_name: str | None = None,
 ) -> None:
     """A pass that started at `pass_at` read its whole window: the next one may start from there."""
     with transaction(db):

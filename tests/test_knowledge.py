@@ -173,7 +173,8 @@ def test_codes_without_an_evidence_rule_have_none():
 CURATED = tuple(sorted((*ARTICLE_CATEGORIES, *GUIDE_CODES, 30036, 30018, 21617, 21620, 21621, 30410, 20429, 14107)))
 # The first step is what the digest and the alerts show: it must be something to do. Only verbs
 # of action; "Expect", "Remember", "Assume", "Note" and friends state, they don't act.
-IMPERATIVE_VERBS = frozenset(["ask", "check", "collect", "compress", "confirm", "contact", "correct", "find", "go", "have", "hold", "look", "make", "open", "remove", "resend", "restart", "retry", "send", "shrink", "shorten", "slow", "spread", "stop", "take", "tell", "wait"])
+IMPERATIVE_VERBS = frozenset("""ask check collect compress confirm contact correct find go have hold look make open remove
+    resend restart retry send shrink shorten slow spread stop take tell wait""".split())
 
 
 def test_the_review_list_covers_every_curated_card():

@@ -52,7 +52,8 @@ def run(args) -> int:
             else:
                 sys.stdout.write(text(digest_view(report.to_dict(), full=True)))
             return 0
-        outcome = run_window_digest(db, settings.tz, seconds, label, destinations, rules=load_rules(settings.rules_path))
+        outcome = run_window_digest(db, settings.tz, seconds, label, destinations,
+                                    rules=load_rules(settings.rules_path))
     finally:
         db.close()
     delivery = outcome.delivery

@@ -37,7 +37,8 @@ def add_parser(sub):
     parser.add_argument("codes", nargs="*", type=_code, metavar="CODE",
                         help="only these codes (default: every code Support asks examples for)")
     parser.add_argument("--csv", nargs="?", const="-", metavar="FILE",
-                        help="write code, number, message ID, status, sent at, account (FULL numbers) to FILE, or stdout")
+                        help="write code, number, message ID, status, sent at, account (FULL numbers) "
+                             "to FILE, or stdout")
     return parser
 
 

@@ -121,6 +121,7 @@ def register(app: App, deps: ListenerDeps) -> None:
     actions = AlertActions(deps.store, deps.rules)
     app.action(ActionId.ALERT_ACK.value)(
         ack=ack_only, lazy=[lambda body, respond: on_acknowledge(body, respond, actions)])
-    app.action(ActionId.ALERT_SNOOZE.value)(ack=ack_only, lazy=[lambda body, respond: on_snooze(body, respond, actions)])
+    app.action(ActionId.ALERT_SNOOZE.value)(
+        ack=ack_only, lazy=[lambda body, respond: on_snooze(body, respond, actions)])
     app.action(ActionId.ALERT_EXAMPLES.value)(
         ack=ack_only, lazy=[lambda body, client, respond: on_examples(body, client, respond, actions)])
