@@ -339,7 +339,8 @@ def test_two_megabyte_body_gets_413(server):
 
 GARBAGE_REQUESTS = {
     "request-line": b"GARBAGE\r\n\r\n",
-    "bad-chunk-size": b"POST /teams/messages HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhi\r\n0\r\n\r\n",
+    "bad-chunk-size": b"POST /teams/messages HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      b"zz\r\nhi\r\n0\r\n\r\n",
     "negative-length": b"POST /teams/messages HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
     "garbage-length": b"POST /teams/messages HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
     "binary": b"\x00\xff\xfe\r\n\r\n",

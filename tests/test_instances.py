@@ -17,7 +17,8 @@ def sid(n: int) -> str:
 
 
 def digests(slack: FakeSlack) -> list:
-    return [m for m in slack.top_level() if (m.metadata or {}).get("event_payload", {}).get("key", "").startswith("digest:")]
+    return [m for m in slack.top_level()
+            if (m.metadata or {}).get("event_payload", {}).get("key", "").startswith("digest:")]
 
 
 def test_two_instances_one_leader_each_alert_once_one_digest_and_a_takeover(tmp_path, slack):

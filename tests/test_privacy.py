@@ -212,7 +212,8 @@ def sub_callback(service_url: str, token: str, code: int, sid: str):
     form = {"MessageSid": sid, "AccountSid": SUB, "MessagingServiceSid": SERVICE_SID, "From": "+12025550100",
             "To": NUMBER, "Body": BODY, "MessageStatus": "failed", "ErrorCode": str(code), "ApiVersion": "2010-04-01"}
     signature = RequestValidator(token).compute_signature(PUBLIC + "/twilio/status", form)
-    return requests.post(service_url + "/twilio/status", data=form, headers={"X-Twilio-Signature": signature}, timeout=5)
+    return requests.post(service_url + "/twilio/status", data=form, headers={"X-Twilio-Signature": signature},
+                         timeout=5)
 
 
 def alert_key(alert) -> str:

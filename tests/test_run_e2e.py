@@ -45,18 +45,21 @@ def settings_for(twilio, slack, teams, **overrides) -> Settings:
 
 
 def alerts_in(slack: FakeSlack) -> list:
-    return [m for m in slack.top_level(CHANNEL) if (m.metadata or {}).get("event_payload", {}).get("key", "").startswith("alert:")]
+    return [m for m in slack.top_level(CHANNEL)
+            if (m.metadata or {}).get("event_payload", {}).get("key", "").startswith("alert:")]
 
 
 def digests_in(slack: FakeSlack) -> list:
-    return [m for m in slack.top_level(CHANNEL) if (m.metadata or {}).get("event_payload", {}).get("key", "").startswith("digest:")]
+    return [m for m in slack.top_level(CHANNEL)
+            if (m.metadata or {}).get("event_payload", {}).get("key", "").startswith("digest:")]
 
 
 def callback(service_url: str, code: int, sid: str) -> requests.Response:
     form = {"MessageSid": sid, "AccountSid": MAIN_SID, "MessagingServiceSid": SERVICE_SID, "From": "+12025550100",
             "To": PATIENT, "MessageStatus": "undelivered", "ErrorCode": str(code), "ApiVersion": "2010-04-01"}
     signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC + "/twilio/status", form)
-    return requests.post(service_url + "/twilio/status", data=form, headers={"X-Twilio-Signature": signature}, timeout=5)
+    return requests.post(service_url + "/twilio/status", data=form, headers={"X-Twilio-Signature": signature},
+                         timeout=5)
 
 
 def test_30033_status_callback_reaches_slack_and_teams(fakes, start_service):

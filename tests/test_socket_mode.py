@@ -129,7 +129,8 @@ def test_connects_once_slack_is_back(start_service, slack_sm, caplog):
     assert len(slack_sm.requests_to("/api/apps.connections.open")) == 2
     warnings = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name != "smserror.service"]
     assert len(warnings) == 1 and "service_unavailable" in warnings[0].getMessage()  # one line, not one per layer
-    envelope_id = slack_sm.socket.send_envelope("slash_commands", slash_payload("opted out", slack_sm.response_url("c")))
+    envelope_id = slack_sm.socket.send_envelope("slash_commands",
+                                                slash_payload("opted out", slack_sm.response_url("c")))
     assert "21610" in json.dumps(slack_sm.socket.ack(envelope_id))
 
 

@@ -239,7 +239,8 @@ for line in sys.stdin:
             codes.append(cli.main(["digest", "--dry-run"]))
         else:
             db = open_db(store)
-            codes.append(0 if db.execute("SELECT count(*) FROM failures").fetchone() == (0,) and schema_version(db) else 1)
+            empty = db.execute("SELECT count(*) FROM failures").fetchone() == (0,)
+            codes.append(0 if empty and schema_version(db) else 1)
             db.close()
     print("done", *codes, flush=True)
 """
@@ -264,7 +265,8 @@ def test_six_processes_opening_a_fresh_store_at_once_migrate_it_once(tmp_path):
             for opener in openers:
                 lines = iter(opener.stdout.readline, "")
                 answer = next((line.split() for line in lines if line.startswith("done ")), None)
-                assert answer == ["done"] + ["0"] * len(stores), (race, answer, answer or opener.communicate(timeout=10))
+                assert answer == ["done"] + ["0"] * len(stores), (race, answer,
+                                                                  answer or opener.communicate(timeout=10))
             for store in stores:
                 check_fresh_store(store)
     finally:
