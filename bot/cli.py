@@ -13,6 +13,7 @@ import os
 import sqlite3
 import sys
 from importlib import metadata
+from typing import NoReturn
 
 from bot.commands import demo, digest, evidence, hygiene, imports, lookup, poll, run, streams
 from bot.settings import ConfigError, Settings
@@ -23,7 +24,7 @@ COMMANDS = (lookup, poll, digest, imports, demo, run, hygiene, evidence, streams
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's default prints usage + exits 2; keep it to one line
+    def error(self, message: str) -> NoReturn:  # argparse's default prints usage + exits 2; keep it to one line
         self.exit(2, f"smserror: {message} (see smserror --help)\n")
 
 

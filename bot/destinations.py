@@ -62,8 +62,9 @@ def slack_client(settings: Settings) -> WebClient:
     # No in-line retries: a post that failed goes back to the outbox, whose next attempt first
     # asks Slack whether the post got through. An in-line retry of a 5xx or a timeout would post
     # again what Slack may already have stored, and would outlast the claim's settle time.
-    return WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=settings.slack_timeout,
-                     retry_handlers=[])
+    # slack_sdk annotates `timeout` as int, but hands it to urllib, which takes seconds as a float
+    return WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url,
+                     timeout=settings.slack_timeout, retry_handlers=[])  # type: ignore[arg-type]
 
 
 def _name(kind: str, route: Route | None) -> str:
@@ -228,7 +229,7 @@ def build_destinations(settings: Settings, stream: TextIO | None = None, rules: 
     rules = load_rules(settings.rules_path) if rules is None else rules
     client = slack_client(settings) if settings.slack_bot_token else None
     destinations: list = []
-    if settings.slack_configured:
+    if settings.slack_configured and client is not None:
         destinations.append(SlackDestination(client, settings.slack_channel))
     if settings.teams_webhook_url:
         destinations.append(TeamsDestination(settings.teams_webhook_url))

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import cast
 from urllib.parse import parse_qsl
 
 from waitress.adjustments import Adjustments
@@ -155,7 +156,7 @@ class _Channel(HTTPChannel):
             self.close_now()
 
     def handle_close(self) -> None:
-        if self.lingering_since is None and self.connected and not self.cut_off:
+        if self.lingering_since is None and self.connected and not self.cut_off and self.socket is not None:
             try:
                 self.socket.shutdown(socket.SHUT_WR)
                 self.lingering_since = time.time()
@@ -180,8 +181,10 @@ class _DeadlineServer(TcpWSGIServer):
         super().__init__(app, map={}, adj=adj)
 
     def maintenance(self, now: float) -> None:
-        super().maintenance(now)
-        for channel in list(self.active_channels.values()):  # closing one removes it from the dict
+        # types-waitress says `now` is an int and active_channels one channel: they are time.time() and a dict
+        super().maintenance(now)  # type: ignore[arg-type]
+        # a copy: closing a channel removes it from the dict
+        for channel in list(self.active_channels.values()):  # type: ignore[attr-defined]
             if channel.lingering_since is not None:
                 if now - channel.lingering_since > LINGER:
                     channel.close_now()
@@ -189,7 +192,7 @@ class _DeadlineServer(TcpWSGIServer):
                 channel.cut_off = channel.will_close = True
 
     def _overdue(self, channel: _Channel, now: float) -> bool:
-        request = channel.request  # the one being read; None between requests
+        request = cast("_TimedParser | None", channel.request)  # the one being read; None between requests
         if request is None:  # connected and never said a word
             return channel.last_activity == channel.creation_time and now - channel.creation_time > self.header_timeout
         bound = self.request_timeout if request.headers_finished else self.header_timeout
@@ -242,14 +245,16 @@ class HttpServer:
 
     @property
     def url(self) -> str:
-        host = self._server.effective_host
-        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{self._server.effective_port}"
+        # waitress sets effective_host and effective_port when it binds; types-waitress lacks them
+        host, port = self._server.effective_host, self._server.effective_port  # type: ignore[attr-defined]
+        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
 
     def serve_forever(self) -> None:
         server = self._server
         try:
             while not self._stopping.is_set():
-                server.asyncore.loop(timeout=server.adj.asyncore_loop_timeout, map=server._map,
+                server.asyncore.loop(timeout=server.adj.asyncore_loop_timeout,
+                                     map=server._map,  # type: ignore[attr-defined]  # the map={} given above
                                      use_poll=server.adj.asyncore_use_poll, count=1)
         except (SystemExit, KeyboardInterrupt):  # SIGTERM / Ctrl-C in the main thread
             pass

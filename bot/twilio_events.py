@@ -142,7 +142,7 @@ def _handle(db, public_url, tokens, main_account, body, query, signature, ingest
 
 def _body_hash_matches(body: bytes, query: str) -> bool:
     claimed = parse_qs(query).get("bodySHA256")
-    return bool(claimed) and hmac.compare_digest(hashlib.sha256(body).hexdigest(), claimed[0])
+    return claimed is not None and hmac.compare_digest(hashlib.sha256(body).hexdigest(), claimed[0])
 
 
 def _signer(url: str, signature: str, tokens: dict[str, str]) -> str | None:

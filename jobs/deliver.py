@@ -108,7 +108,7 @@ def deliver_due(db, destinations: Iterable[Destination], now: float | None = Non
     if not by_name or report.leader:
         report.waiting = len(outbox.pending(db))
         return report
-    routes = {name: d.route.name for name, d in by_name.items() if getattr(d, "route", None) is not None}
+    routes = {name: route.name for name, d in by_name.items() if (route := getattr(d, "route", None)) is not None}
     outbox.fan_out(db, clock(), {name: d.kinds for name, d in by_name.items()}, routes)
     items = outbox.due(db, clock(), set(by_name), limit=limit)
     newest_edit: dict[tuple[str, str], int] = {}
@@ -157,6 +157,7 @@ def _deliver_one(db, destination: Destination, item: OutboxItem, clock: Callable
         if ref is None:
             if item.kind in EDIT_KINDS:
                 item.payload = alerts.refresh(db, item.payload, int(clock()), rules)
+                assert item.parent is not None and item.parent.response_ts  # an edit's parent was posted (above)
                 destination.update(item, item.parent.response_ts)
                 ref = item.parent.response_ts
             else:

@@ -136,7 +136,7 @@ class _open:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.files: list[IO] = []
+        self.files: list[io.IOBase] = []
 
     def __enter__(self):
         try:
@@ -146,7 +146,7 @@ class _open:
         self.files.append(raw)
         magic = raw.read(2)
         raw.seek(0)
-        binary = raw
+        binary: io.BufferedReader | gzip.GzipFile = raw
         if magic == b"\x1f\x8b":
             binary = gzip.GzipFile(fileobj=raw, mode="rb")
             self.files.append(binary)
@@ -291,6 +291,7 @@ def _csv_rows(stream: IO[str], report: ImportReport, shift: int, bar: _Progress)
             f"is neither a BulkExport day file nor a message-log CSV with the columns {', '.join(missing)}"
         )
     status_at = index["status"]
+    assert status_at is not None  # a required column (above)
     # the record keys _row reads (BulkExport names) -> column positions
     fields = [(_RECORD_KEYS.get(key, key), at) for key, at in index.items() if at is not None and key != "status"]
     width = max(i for i in index.values() if i is not None) + 1

@@ -183,11 +183,13 @@ def poll_account(
     in several threads at once: it only writes, in transactions."""
     lookback_start = now - lookback_hours * 3600
     last_pass, last_sweep = state.get("last_pass_at"), state.get("last_sweep_at")
-    sweep = (last_pass is None or last_sweep is None or now - last_sweep >= sweep_seconds
-             or last_pass - overlap <= lookback_start)
-    if not sweep and streamed(state, now):
-        return AccountReport(account_sid, state.get("friendly_name"), "stream", last_sweep + sweep_seconds)
-    start = lookback_start if sweep else max(lookback_start, last_pass - overlap)
+    if last_pass is None or last_sweep is None:  # never read, or never swept: the whole lookback
+        sweep, start = True, lookback_start
+    else:
+        sweep = now - last_sweep >= sweep_seconds or last_pass - overlap <= lookback_start
+        if not sweep and streamed(state, now):
+            return AccountReport(account_sid, state.get("friendly_name"), "stream", last_sweep + sweep_seconds)
+        start = lookback_start if sweep else max(lookback_start, last_pass - overlap)
     report = AccountReport(account_sid, state.get("friendly_name"), "sweep" if sweep else "recent", start)
     http = client.http_client
     before = getattr(http, "requests_by_this_thread", 0)
@@ -200,7 +202,7 @@ def poll_account(
         rows.clear()
 
     try:
-        page = first_message_page(client, account_sid, start)
+        page: RawMessagePage | None = first_message_page(client, account_sid, start)
         while page is not None:
             buffer: list[dict] = []
             reached_end = False

@@ -107,7 +107,8 @@ def find_for(db, dedupe_key: str, destination: str) -> OutboxItem | None:
     return found[0] if found else None
 
 
-def fan_out(db, now: float, destinations: dict[str, set[str] | None], routes: dict[str, str] | None = None) -> int:
+def fan_out(db, now: float, destinations: dict[str, frozenset[str] | None],
+            routes: dict[str, str] | None = None) -> int:
     """Turn every unsent "*" row into one row per destination meant to get it that takes its
     kind. `destinations` maps a name to the kinds it takes (None: all); `routes` maps the name of
     each route's destination to its route (the others are the default destinations). A row stays
@@ -136,7 +137,7 @@ def fan_out(db, now: float, destinations: dict[str, set[str] | None], routes: di
     return created
 
 
-def _targets(db, item: OutboxItem, destinations: dict[str, set[str] | None], routes: dict[str, str]) -> list[str]:
+def _targets(db, item: OutboxItem, destinations: dict[str, frozenset[str] | None], routes: dict[str, str]) -> list[str]:
     """Where a "*" row goes: a thread reply or an edit (it has a `parent`) where its parent went;
     anything else to the routes its payload names (`routes`), and to the default destinations
     unless its payload says `to_default: false`."""

@@ -42,7 +42,7 @@ def run(args) -> int:
     seconds, label = args.since
     settings = Settings.from_env()
     printing = args.dry_run or args.json
-    destinations = None if printing else build_destinations(settings)  # refuses before the store is touched
+    destinations = [] if printing else build_destinations(settings)  # refuses before the store is touched
     db = open_db(settings.db_path)
     try:
         if printing:

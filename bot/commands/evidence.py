@@ -44,7 +44,7 @@ def add_parser(sub):
 
 def run(args) -> int:
     codes = list(dict.fromkeys(args.codes)) or list(knowledge.evidence_codes())
-    rules = {code: knowledge.get(code).evidence for code in codes}
+    rules = {code: rule for code in codes if (card := knowledge.get(code)) and (rule := card.evidence)}
     settings = Settings.from_env()
     db = open_db(settings.db_path)
     end = int(time.time())
