@@ -5,10 +5,10 @@
 A store is filled with `background` failures over the last 7 days (so group counts and spike
 baselines read a realistic table). Then, `alerts` times: a 30033 for a fresh account arrives as
 a status callback would hand it over (`upsert_failures(..., "callback")`), then
-`observe` and `deliver_due` run (what the delivery thread of `run` does when woken); the clock stops when the fake Slack Web API (loopback, real
-slack_sdk WebClient) receives chat.postMessage. `updates` more failures of the same group are
-timed to their chat.update. Reports p50 / p95 / p99 / max in ms. Not a test: run by hand, copy
-the figures to docs/alerts.md.
+`observe` and `deliver_due` run (what the delivery thread of `run` does when woken); the clock
+stops when the fake Slack Web API (loopback, real slack_sdk WebClient) receives chat.postMessage.
+`updates` more failures of the same group are timed to their chat.update. Reports p50 / p95 /
+p99 / max in ms. Not a test: run by hand, copy the figures to docs/alerts.md.
 
 `time_to_slack(slack, trigger)` is the measuring helper: the HTTP-level version (POST a signed
 callback to `smserror run`'s /twilio/status, stop at the fake's chat.postMessage) can call it
@@ -24,22 +24,22 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-from bench.common import percentile  # noqa: E402
-from bot.destinations import SlackDestination, slack_client  # noqa: E402
-from bot.settings import Settings  # noqa: E402
-from jobs.alerts import observe  # noqa: E402
-from jobs.deliver import deliver_due  # noqa: E402
-from jobs.rules import DEFAULT_RULES  # noqa: E402
-from storage.db import open_db  # noqa: E402
-from storage.failures import upsert_failures  # noqa: E402
-from tests.fakes.slack_api import TOKEN, FakeSlack  # noqa: E402
-from tests.fakes.server import Reply, Request  # noqa: E402
+from bench.common import percentile
+from bot.destinations import SlackDestination, slack_client
+from bot.settings import Settings
+from jobs.alerts import observe
+from jobs.deliver import deliver_due
+from jobs.rules import DEFAULT_RULES
+from storage.db import open_db
+from storage.failures import upsert_failures
+from tests.fakes.server import Reply, Request
+from tests.fakes.slack_api import TOKEN, FakeSlack
 
 CHANNEL = "C0BENCH001"
 
@@ -111,7 +111,7 @@ def run(alerts: int, background: int, updates: int) -> dict[str, dict[str, float
         for n in range(alerts):
             account = "AC" + f"{1000 + n:032x}"
 
-            def callback(code: int = 30033) -> None:
+            def callback(code: int = 30033, account: str = account) -> None:
                 nonlocal sid
                 sid += 1
                 at = int(time.time())

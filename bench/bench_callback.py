@@ -21,11 +21,11 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from twilio.request_validator import RequestValidator  # noqa: E402
+from twilio.request_validator import RequestValidator
 
-from bench.bench_alert_latency import CHANNEL, TimedSlack, time_to_slack  # noqa: E402
-from bench.common import free_port, peak_rss_mb, percentile, start_service, timed_post, wait_healthy  # noqa: E402
-from tests.fakes.slack_api import TOKEN  # noqa: E402
+from bench.bench_alert_latency import CHANNEL, TimedSlack, time_to_slack
+from bench.common import free_port, peak_rss_mb, percentile, start_service, timed_post, wait_healthy
+from tests.fakes.slack_api import TOKEN
 
 AUTH_TOKEN = "bench-auth-token"
 ACCOUNT = "AC" + "1" * 32
@@ -55,7 +55,7 @@ def main() -> None:
                            "X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(
                                PUBLIC + "/twilio/status", form)}
 
-                def send() -> None:
+                def send(body: str = body, headers: dict = headers) -> None:
                     answers.append(timed_post(conn, "/twilio/status", body, headers))
 
                 to_slack.append(time_to_slack(slack, send) * 1000)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.crash_scenario import run_crash  # noqa: E402
+from tests.crash_scenario import run_crash
 
 
 def positive(text: str) -> int:

@@ -24,11 +24,11 @@ from zoneinfo import ZoneInfo
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import percentile  # noqa: E402
-from bot.emit import slack, teams, text  # noqa: E402
-from jobs.views.digest import digest_view  # noqa: E402
-from jobs.digest import build_report  # noqa: E402
-from storage.db import open_db  # noqa: E402
+from bench.common import percentile
+from bot.emit import slack, teams, text
+from jobs.digest import build_report
+from jobs.views.digest import digest_view
+from storage.db import open_db
 
 DAY = 86_400
 CODES = [30007, 30003, 21610, 30006, 30008, 30005, 21614, 30034, 30004, 21211, 21635, 30024, 30032, 30033,
@@ -91,7 +91,8 @@ def plans(db, build) -> list[str]:
         build()
     finally:
         type(db).execute = real
-    return [f"  {' '.join(sql.split())[:90]}…\n    -> " + "; ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + sql, params))
+    return [f"  {' '.join(sql.split())[:90]}…\n    -> "
+            + "; ".join(r[-1] for r in db.execute("EXPLAIN QUERY PLAN " + sql, params))
             for sql, params in seen.items()]
 
 
@@ -113,13 +114,14 @@ def main() -> int:
     print(f"store: {args.db}: {total:,} failures over {args.days} days (ready in {time.perf_counter() - t0:.1f} s)")
     tz = ZoneInfo("America/New_York")
     for seconds, label in ((DAY, "24 h"), (7 * DAY, "7 days")):
-        def build():
-            return build_report(db, end - seconds, end, tz=tz, period="bench", title="bench", window_label=label, now=end)
+        def build(seconds=seconds, label=label):
+            return build_report(db, end - seconds, end, tz=tz, period="bench", title="bench", window_label=label,
+                                now=end)
 
         report = build()
         in_window = report.total
 
-        def render():
+        def render(report=report):
             view = digest_view(report.to_dict())
             slack.blocks(view)
             teams.card(view)

@@ -23,8 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from jobs.importer import import_file  # noqa: E402
-from storage.db import open_db  # noqa: E402
+from jobs.importer import import_file
+from storage.db import open_db
 
 CODES = ((30007, "undelivered"), (21610, "failed"), (30003, "undelivered"), (30006, "undelivered"))
 
@@ -52,8 +52,8 @@ def write_files(folder: Path, lines: int, failure_rate: float) -> tuple[Path, Pa
         writer = csv.writer(out)
         writer.writerow(["Sid", "From", "To", "Body", "Status", "SentDate", "ErrorCode", "AccountSid", "Direction"])
         for r in records(lines, failure_rate):
-            writer.writerow([r["sid"], r["from"], r["to"], r["body"], r["status"], r["date_sent"], r["error_code"] or "",
-                             r["account_sid"], r["direction"]])
+            writer.writerow([r["sid"], r["from"], r["to"], r["body"], r["status"], r["date_sent"],
+                             r["error_code"] or "", r["account_sid"], r["direction"]])
     return day, log
 
 
@@ -77,8 +77,10 @@ def bench(lines: int, runs: int, failure_rate: float) -> None:
     print(f"== {lines:,} lines, {report.failures:,} failures, {runs} runs")
     print(f"day file import   : median {statistics.median(rates):,.0f} lines/s, slowest run {rates[0]:,.0f} lines/s "
           f"(aim: >= 100,000)")
-    print(f"re-import (no-op) : {again.lines / again.seconds:,.0f} lines/s ({again.unchanged:,} unchanged, {again.inserted} new)")
-    print(f"CSV import        : {csv_report.lines / csv_report.seconds:,.0f} lines/s ({csv_report.inserted:,} failures)")
+    print(f"re-import (no-op) : {again.lines / again.seconds:,.0f} lines/s "
+          f"({again.unchanged:,} unchanged, {again.inserted} new)")
+    print(f"CSV import        : {csv_report.lines / csv_report.seconds:,.0f} lines/s "
+          f"({csv_report.inserted:,} failures)")
     print(f"peak RSS so far   : {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
 

@@ -25,7 +25,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -40,7 +40,7 @@ def bare(url: str) -> dict:
 
     from tests.fakes.twilio_api import AUTH_TOKEN
 
-    day = (datetime.now(timezone.utc) - timedelta(hours=24)).strftime("%Y-%m-%d")
+    day = (datetime.now(UTC) - timedelta(hours=24)).strftime("%Y-%m-%d")
     session = requests.Session()
     session.auth = (MAIN_SID, AUTH_TOKEN)
     next_url = f"{url}/2010-04-01/Accounts/{MAIN_SID}/Messages.json?PageSize=1000&DateSent%3E={day}"
@@ -65,7 +65,8 @@ def poll(url: str) -> dict:
     from storage.db import open_db
     from tests.fakes.twilio_api import AUTH_TOKEN
 
-    settings = Settings(twilio_account_sid=MAIN_SID, twilio_auth_token=AUTH_TOKEN, twilio_api_url=url, twilio_timeout=30)
+    settings = Settings(twilio_account_sid=MAIN_SID, twilio_auth_token=AUTH_TOKEN, twilio_api_url=url,
+                        twilio_timeout=30)
     with tempfile.TemporaryDirectory() as folder:
         db = open_db(Path(folder) / "bench.db")
         started = time.perf_counter()
@@ -101,7 +102,8 @@ def bench(messages: int, runs: int) -> None:
     bare_s = statistics.median(b["seconds"] for b in bares)
     poll_s = statistics.median(p["seconds"] for p in polls)
     p = polls[0]
-    print(f"== {messages:,} messages, {bares[0]['pages']} pages of 1,000, {bares[0]['bytes'] / 1e6:.1f} MB, {runs} runs each")
+    print(f"== {messages:,} messages, {bares[0]['pages']} pages of 1,000, {bares[0]['bytes'] / 1e6:.1f} MB, "
+          f"{runs} runs each")
     print(f"bare transfer : median {bare_s:.2f}s  (per page median {statistics.median(latencies) * 1000:.1f} ms, "
           f"p99 {latencies[int(0.99 * (len(latencies) - 1))] * 1000:.1f} ms)")
     print(f"poll pass     : median {poll_s:.2f}s  ({p['messages']:,} read, {p['failures']:,} failures stored, "

@@ -20,9 +20,9 @@ from urllib.parse import urlencode
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from slack_sdk.signature import SignatureVerifier  # noqa: E402
+from slack_sdk.signature import SignatureVerifier
 
-from bench.common import free_port, peak_rss_mb, percentile, start_service, timed_post, wait_healthy  # noqa: E402
+from bench.common import free_port, peak_rss_mb, percentile, start_service, timed_post, wait_healthy
 
 SECRET = "bench-signing-secret"
 QUERIES = ["21610", "30007", "opted out", "landline", "30070", "99999", "Error 30034", "carrier filtering spam"]

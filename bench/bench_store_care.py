@@ -7,7 +7,8 @@ The store is bench_digest's generator over `--days` days (reused when --db holds
 writer commits one failure every 5 ms on its own connection, in this process, through the same
 write lock as `run`'s threads. Prints the backup's time and size, retention's rows, time and
 per-batch lock time (90 days kept), and the writer's commit latency during each. The retention
-run works on the backup, and the writer's rows leave the store: it is reused as it was. Not a test: numbers depend on the machine.
+run works on the backup, and the writer's rows leave the store: it is reused as it was. Not a
+test: numbers depend on the machine.
 """
 
 from __future__ import annotations
@@ -22,11 +23,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_digest import populate  # noqa: E402
-from bench.common import percentile  # noqa: E402
-from storage import retention  # noqa: E402
-from storage.backup import backup  # noqa: E402
-from storage.db import open_db, transaction  # noqa: E402
+from bench.bench_digest import populate
+from bench.common import percentile
+from storage import retention
+from storage.backup import backup
+from storage.db import open_db, transaction
 
 END = 1_773_057_600
 

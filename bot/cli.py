@@ -13,9 +13,10 @@ import logging
 import os
 import sqlite3
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
+from typing import NoReturn
 
 from bot.commands import backup, demo, digest, doctor, evidence, hygiene, imports, lookup, poll, run, streams
 from bot.settings import ConfigError, Settings, read_dotenv
@@ -26,7 +27,7 @@ COMMANDS = (lookup, poll, digest, imports, demo, run, hygiene, evidence, streams
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # argparse's default prints usage + exits 2; keep it to one line
+    def error(self, message: str) -> NoReturn:  # argparse's default prints usage + exits 2; keep it to one line
         self.exit(2, f"smserror: {message} (see smserror --help)\n")
 
 
@@ -70,7 +71,7 @@ class JsonLines(logging.Formatter):
     an error, its traceback), built after MaskNumbers has done its work."""
 
     def format(self, record: logging.LogRecord) -> str:
-        entry = {"time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+        entry = {"time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
                  "level": record.levelname, "logger": record.name, "message": record.getMessage()}
         if record.exc_info and not record.exc_text:
             record.exc_text = self.formatException(record.exc_info)
@@ -89,9 +90,9 @@ def configure_logging(verbose: bool = False, log_format: str = "text") -> None:
     """Log to stderr in `log_format` (unless logging is set up already), every handler masking numbers."""
     root = logging.getLogger()
     if not root.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(LOG_FORMATS[log_format])
-        root.addHandler(handler)
+        stderr = logging.StreamHandler(sys.stderr)
+        stderr.setFormatter(LOG_FORMATS[log_format])
+        root.addHandler(stderr)
         root.setLevel(logging.DEBUG if verbose else logging.INFO)
     for handler in root.handlers:
         if not any(isinstance(f, MaskNumbers) for f in handler.filters):

@@ -19,7 +19,8 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from typing import Any, Callable, TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -61,8 +62,9 @@ def slack_client(settings: Settings) -> WebClient:
     # No in-line retries: a post that failed goes back to the outbox, whose next attempt first
     # asks Slack whether the post got through. An in-line retry of a 5xx or a timeout would post
     # again what Slack may already have stored, and would outlast the claim's settle time.
-    return WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url, timeout=settings.slack_timeout,
-                     retry_handlers=[])
+    # slack_sdk annotates `timeout` as int, but hands it to urllib, which takes seconds as a float
+    return WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url,
+                     timeout=settings.slack_timeout, retry_handlers=[])  # type: ignore[arg-type]
 
 
 def _name(kind: str, route: Route | None) -> str:
@@ -148,7 +150,7 @@ class SlackDestination:
                                 unknown=status >= 500, permanent=status == 200) from None
         except urllib.error.URLError as exc:  # never went out: safe to send again
             raise DeliveryError(f"Slack unreachable: {exc.reason}") from None
-        except (TimeoutError, socket.timeout, ConnectionError, http.client.HTTPException, OSError) as exc:
+        except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
             raise DeliveryError(f"Slack connection lost: {type(exc).__name__}", unknown=True) from None
 
 
@@ -178,7 +180,7 @@ class TeamsDestination:
         request = urllib.request.Request(self.url, data=body, method="POST",
                                          headers={"Content-Type": "application/json; charset=utf-8"})
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # noqa: S310 - http(s) only (settings)
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:  # http(s) only (settings)
                 response.read()
                 return f"teams-{response.status}-{int(time.time())}"
         except urllib.error.HTTPError as exc:
@@ -228,7 +230,7 @@ def build_destinations(settings: Settings, stream: TextIO | None = None, rules: 
     rules = load_rules(settings.rules_path) if rules is None else rules
     client = slack_client(settings) if settings.slack_bot_token else None
     destinations: list = []
-    if settings.slack_configured:
+    if settings.slack_configured and client is not None:
         destinations.append(SlackDestination(client, settings.slack_channel))
     if settings.teams_webhook_url:
         destinations.append(TeamsDestination(settings.teams_webhook_url))

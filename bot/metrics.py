@@ -13,6 +13,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Iterable, Mapping
 
+import sqlite_utils
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -82,7 +83,7 @@ class StoreCollector(Collector):
     """The gauges read at scrape time. `accounts()`: the Twilio accounts configured (None: every
     account the poller has met, as with TWILIO_SUBACCOUNTS=all), which bounds the account label."""
 
-    def __init__(self, db: Callable[[], object], *, accounts: Callable[[], set[str] | None],
+    def __init__(self, db: Callable[[], sqlite_utils.Database], *, accounts: Callable[[], set[str] | None],
                  destinations: Iterable[str], twilio_results: Callable[[], Mapping[str, int]],
                  role: Callable[[], str], clock: Callable[[], float] = time.time) -> None:
         self._db, self._accounts, self._destinations = db, accounts, tuple(destinations)

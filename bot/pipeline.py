@@ -16,11 +16,11 @@ from bot.destinations import build_destinations
 from bot.metrics import Metrics
 from bot.settings import Settings
 from jobs import alerts
+from jobs.callback_tokens import Fleet, read_fleet
 from jobs.deliver import DeliveryReport, deliver_due
 from jobs.ingest import ingest
 from jobs.poll import PassReport, run_poll_pass
 from jobs.rules import Rules, load_rules
-from jobs.callback_tokens import Fleet, read_fleet
 from jobs.twilio_client import make_client
 from storage.db import LocalDb
 from storage.failures import UpsertResult

@@ -77,7 +77,7 @@ def slack_route(app: App, signing_secret: str) -> Route:
             return Response.json(401, {"error": "invalid request"})
         try:
             bolt_request = BoltRequest(
-                body=request.body.decode("utf-8", "replace"), query=request.query, headers=request.headers
+                body=request.body.decode("utf-8", "replace"), query=request.query, headers=dict(request.headers)
             )
             for extract in _BOLT_EXTRACTORS:
                 extract(bolt_request.body)

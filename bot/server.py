@@ -6,6 +6,7 @@ process runs exactly once. Every route is a plain function from a Request to a R
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import resource
@@ -14,6 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import cast
 from urllib.parse import parse_qsl
 
 from waitress.adjustments import Adjustments
@@ -53,11 +55,11 @@ class Response:
     reason: str = ""  # why a request was refused, one fixed word (the log line's and the metric's); else by status
 
     @classmethod
-    def json(cls, status: int, payload) -> "Response":
+    def json(cls, status: int, payload) -> Response:
         return cls(status, json.dumps(payload).encode(), {"Content-Type": "application/json"})
 
     @classmethod
-    def text(cls, status: int, text: str) -> "Response":
+    def text(cls, status: int, text: str) -> Response:
         return cls(status, text.encode(), {"Content-Type": "text/plain; charset=utf-8"})
 
 
@@ -155,8 +157,9 @@ class _RefusedTask(ErrorTask):
 
     def execute(self) -> None:
         super().execute()
-        error, app = self.request.error, self.channel.server.wsgi_app
-        if error.code in REJECTED and isinstance(app, WsgiApp):
+        # types-waitress types a task's request loosely; an ErrorTask's is a parser that has an error
+        error, app = cast(HTTPRequestParser, self.request).error, getattr(self.channel.server, "wsgi_app", None)
+        if error is not None and error.code in REJECTED and isinstance(app, WsgiApp):
             # an unreadable request line leaves the parser without a method or a path
             app.refused(getattr(self.request, "command", ""), getattr(self.request, "path", ""), error.code,
                         detail=error.reason)
@@ -191,7 +194,7 @@ class _Channel(HTTPChannel):
             self.close_now()
 
     def handle_close(self) -> None:
-        if self.lingering_since is None and self.connected and not self.cut_off:
+        if self.lingering_since is None and self.connected and not self.cut_off and self.socket is not None:
             try:
                 self.socket.shutdown(socket.SHUT_WR)
                 self.lingering_since = time.time()
@@ -217,8 +220,10 @@ class _DeadlineServer(TcpWSGIServer):
         super().__init__(app, map={}, adj=adj)
 
     def maintenance(self, now: float) -> None:
-        super().maintenance(now)
-        for channel in list(self.active_channels.values()):  # closing one removes it from the dict
+        # types-waitress says `now` is an int and active_channels one channel: they are time.time() and a dict
+        super().maintenance(now)  # type: ignore[arg-type]
+        # a copy: closing a channel removes it from the dict
+        for channel in list(self.active_channels.values()):  # type: ignore[attr-defined]
             if channel.lingering_since is not None:
                 if now - channel.lingering_since > LINGER:
                     channel.close_now()
@@ -226,7 +231,7 @@ class _DeadlineServer(TcpWSGIServer):
                 channel.cut_off = channel.will_close = True
 
     def _overdue(self, channel: _Channel, now: float) -> bool:
-        request = channel.request  # the one being read; None between requests
+        request = cast("_TimedParser | None", channel.request)  # the one being read; None between requests
         if request is None:  # connected and never said a word
             return channel.last_activity == channel.creation_time and now - channel.creation_time > self.header_timeout
         bound = self.request_timeout if request.headers_finished else self.header_timeout
@@ -279,14 +284,16 @@ class HttpServer:
 
     @property
     def url(self) -> str:
-        host = self._server.effective_host
-        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{self._server.effective_port}"
+        # waitress sets effective_host and effective_port when it binds; types-waitress lacks them
+        host, port = self._server.effective_host, self._server.effective_port  # type: ignore[attr-defined]
+        return f"http://{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
 
     def serve_forever(self) -> None:
         server = self._server
         try:
             while not self._stopping.is_set():
-                server.asyncore.loop(timeout=server.adj.asyncore_loop_timeout, map=server._map,
+                server.asyncore.loop(timeout=server.adj.asyncore_loop_timeout,
+                                     map=server._map,  # type: ignore[attr-defined]  # the map={} given above
                                      use_poll=server.adj.asyncore_use_poll, count=1)
         except (SystemExit, KeyboardInterrupt):  # SIGTERM / Ctrl-C in the main thread
             pass
@@ -294,7 +301,7 @@ class HttpServer:
             server.task_dispatcher.shutdown()  # lets requests in flight finish
             server.close()
 
-    def start_in_background(self) -> "HttpServer":
+    def start_in_background(self) -> HttpServer:
         self._thread = threading.Thread(target=self.serve_forever, name="http", daemon=True)
         self._thread.start()
         return self
@@ -302,8 +309,7 @@ class HttpServer:
     def stop(self) -> None:
         self._stopping.set()
         if self._thread is not None and self._thread.is_alive():
-            try:
+            # the serving thread may close its wake-up pipe between our check and now
+            with contextlib.suppress(OSError):
                 self._server.pull_trigger()
-            except OSError:  # the serving thread closed its wake-up pipe between our check and now
-                pass
             self._thread.join(timeout=10)

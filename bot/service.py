@@ -87,7 +87,8 @@ class Service:
         add_retention_job(self.scheduler, self.retain, settings.tz)
         # Socket Mode serves the same Bolt app (same listeners) as /slack/events
         slack_app = build_slack_app(settings, self.pipeline) if settings.slack_app_token else None
-        self.socket_mode = SocketMode(slack_app, settings.slack_app_token, settings.slack_api_url) if slack_app else None
+        self.socket_mode = (SocketMode(slack_app, settings.slack_app_token, settings.slack_api_url)
+                            if slack_app else None)
         self.server = HttpServer(build_wsgi(settings, self.pipeline, slack_app, self.readiness, self.watcher.refused),
                                  settings.host, settings.port)
         self._watch_metrics()
@@ -173,7 +174,7 @@ class Service:
     def serve_forever(self) -> None:
         self.server.serve_forever()
 
-    def start_in_background(self) -> "Service":
+    def start_in_background(self) -> Service:
         self.start()
         self.server.start_in_background()
         return self

@@ -106,10 +106,13 @@ class Settings:
         return missing
 
     @classmethod
-    def from_env(cls, environ: dict[str, str] | None = None, dotenv: Path | None = Path(".env")) -> "Settings":
+    def from_env(cls, environ: dict[str, str] | None = None, dotenv: Path | None = Path(".env")) -> Settings:
         env = dict(read_dotenv(dotenv)) if dotenv else {}
         env.update(os.environ if environ is None else environ)
-        get = lambda name, default="": env.get(name, default).strip()  # noqa: E731
+
+        def get(name: str, default: str = "") -> str:
+            return env.get(name, default).strip()
+
         settings = cls(
             slack_bot_token=get("SLACK_BOT_TOKEN"),
             slack_signing_secret=get("SLACK_SIGNING_SECRET"),
@@ -125,7 +128,8 @@ class Settings:
             twilio_events_url=_url(get("TWILIO_EVENTS_URL", cls.twilio_events_url), "TWILIO_EVENTS_URL").rstrip("/"),
             twilio_subaccounts=get("TWILIO_SUBACCOUNTS"),
             twilio_timeout=_number(get("SMSERROR_TWILIO_TIMEOUT", "15"), "SMSERROR_TWILIO_TIMEOUT", float, 1, 300),
-            twilio_concurrency=_number(get("SMSERROR_TWILIO_CONCURRENCY", "8"), "SMSERROR_TWILIO_CONCURRENCY", int, 1, 64),
+            twilio_concurrency=_number(get("SMSERROR_TWILIO_CONCURRENCY", "8"), "SMSERROR_TWILIO_CONCURRENCY",
+                                       int, 1, 64),
             teams_webhook_url=_url(get("TEAMS_WEBHOOK_URL"), "TEAMS_WEBHOOK_URL") if get("TEAMS_WEBHOOK_URL") else "",
             teams_outgoing_secret=get("TEAMS_OUTGOING_SECRET"),
             db_path=get("SMSERROR_DB", cls.db_path) or cls.db_path,
@@ -133,7 +137,8 @@ class Settings:
             digest_at=_clock(get("SMSERROR_DIGEST_AT", "08:00") or "08:00"),
             poll_seconds=_number(get("SMSERROR_POLL_SECONDS", "60"), "SMSERROR_POLL_SECONDS", int, 5, 86400),
             lookback_hours=_number(get("SMSERROR_LOOKBACK_HOURS", "24"), "SMSERROR_LOOKBACK_HOURS", int, 1, 24 * 30),
-            public_url=_url(get("SMSERROR_PUBLIC_URL"), "SMSERROR_PUBLIC_URL").rstrip("/") if get("SMSERROR_PUBLIC_URL") else "",
+            public_url=(_url(get("SMSERROR_PUBLIC_URL"), "SMSERROR_PUBLIC_URL").rstrip("/")
+                        if get("SMSERROR_PUBLIC_URL") else ""),
             port=_number(get("PORT", "3000"), "PORT", int, 0, 65535),
             host=get("SMSERROR_HOST", "0.0.0.0") or "0.0.0.0",
             rules_path=get("SMSERROR_RULES"),

@@ -65,7 +65,8 @@ class MalformedEvents(ValueError):
 
 
 def twilio_events_route(settings: Settings, store: LocalDb, tokens: Callable[[], dict[str, str]],
-                        ingest: Ingest, wake: Callable[[], None], received: Received = lambda outcome, n: None) -> Route:
+                        ingest: Ingest, wake: Callable[[], None],
+                        received: Received = lambda outcome, n: None) -> Route:
     def twilio_events(request: Request) -> Response:
         status, reason = handle_events(
             store.get(), public_url=settings.public_url, tokens=tokens(), main_account=settings.twilio_account_sid,
@@ -145,7 +146,7 @@ def _handle(db, public_url, tokens, main_account, body, query, signature, ingest
 
 def _body_hash_matches(body: bytes, query: str) -> bool:
     claimed = parse_qs(query).get("bodySHA256")
-    return bool(claimed) and hmac.compare_digest(hashlib.sha256(body).hexdigest(), claimed[0])
+    return claimed is not None and hmac.compare_digest(hashlib.sha256(body).hexdigest(), claimed[0])
 
 
 def _signer(url: str, signature: str, tokens: dict[str, str]) -> str | None:

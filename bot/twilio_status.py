@@ -16,8 +16,8 @@ import logging
 import re
 import sqlite3
 import time
+from collections.abc import Callable, Iterable
 from functools import partial
-from typing import Callable, Iterable
 from urllib.parse import parse_qsl
 
 import sqlite_utils

@@ -29,15 +29,15 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from jobs.rules import DEFAULT_RULES, Rules
-from storage import knowledge
-from storage import alert_groups, outbox
+from storage import alert_groups, knowledge, outbox
 from storage.alert_groups import FLEET, AlertGroup, fleet_key, group_key
-from storage.digest_queries import account_names
 from storage.db import transaction
+from storage.digest_queries import account_names
 from storage.poll_state import friendly_name
 from storage.privacy import mask_number, mask_numbers_in_text
 
@@ -178,7 +178,7 @@ def group_report(db, group: AlertGroup, now: int, *, rules: Rules, mention: str 
         "snoozed_by": group.snoozed_by if group.snoozed(now) else None,
         "snooze_choices": list(rules.snooze_choices),
         "senders": [] if group.kind == "fleet" else _senders(db, group),
-        "latest": (examples(db, group.key, 1) or [None])[0],
+        "latest": next(iter(examples(db, group.key, 1)), None),
         "mention": mention,
         "channel": channel,
         "repeat": repeat,
@@ -250,6 +250,7 @@ def observe(db, new_failures: Iterable[dict], now: int, rules: Rules = DEFAULT_R
         for key, batch in batches.items():
             account_sid, code, service_sid, _ = batch[0]
             kind = rules.kind_of(code)
+            assert kind is not None  # batches hold only the codes that alert (above)
             if kind == "spike":
                 last_hour, baseline = spike_rate(db, account_sid, code, service_sid, now, rules)
                 if not is_spike(last_hour, baseline, rules):

@@ -17,8 +17,9 @@ from __future__ import annotations
 import logging
 import random
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from jobs import alerts
 from jobs.rules import DEFAULT_RULES, Route, Rules
@@ -109,7 +110,7 @@ def deliver_due(db, destinations: Iterable[Destination], now: float | None = Non
     if not by_name or report.leader:
         report.waiting = len(outbox.pending(db))
         return report
-    routes = {name: d.route.name for name, d in by_name.items() if getattr(d, "route", None) is not None}
+    routes = {name: route.name for name, d in by_name.items() if (route := getattr(d, "route", None)) is not None}
     outbox.fan_out(db, clock(), {name: d.kinds for name, d in by_name.items()}, routes)
     items = outbox.due(db, clock(), set(by_name), limit=limit)
     newest_edit: dict[tuple[str, str], int] = {}
@@ -123,7 +124,8 @@ def deliver_due(db, destinations: Iterable[Destination], now: float | None = Non
                 report.skipped += 1
             continue
         _deliver_one(db, by_name[item.destination], item, clock, report, holder, lease, rules)
-    report.waiting += len([i for i in outbox.pending(db) if i.destination not in by_name and i.destination != outbox.FANOUT])
+    report.waiting += len([i for i in outbox.pending(db)
+                           if i.destination not in by_name and i.destination != outbox.FANOUT])
     return report
 
 
@@ -158,6 +160,7 @@ def _deliver_one(db, destination: Destination, item: OutboxItem, clock: Callable
             if item.kind in EDIT_KINDS:
                 if item.kind == "alert-edit":  # a watch edit carries its state whole
                     item.payload = alerts.refresh(db, item.payload, int(clock()), rules)
+                assert item.parent is not None and item.parent.response_ts  # an edit's parent was posted (above)
                 destination.update(item, item.parent.response_ts)
                 ref = item.parent.response_ts
             else:
@@ -175,7 +178,7 @@ def _deliver_one(db, destination: Destination, item: OutboxItem, clock: Callable
     except BrokenPipeError:  # our own stdout is gone (`smserror demo | head`): nothing more to show
         outbox.mark_retry(db, item, "stdout closed", clock(), unknown=maybe_sent)
         raise
-    except Exception as exc:  # noqa: BLE001 - a renderer bug must not stop the queue; keep the row
+    except Exception as exc:  # a renderer bug must not stop the queue; keep the row
         outbox.mark_retry(db, item, f"{type(exc).__name__}: {exc}", clock() + backoff(item.attempts),
                           unknown=maybe_sent)
         report.retrying.append(item.dedupe_key)

@@ -19,7 +19,7 @@ class DeliveryWorker:
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="delivery", daemon=True)
 
-    def start(self) -> "DeliveryWorker":
+    def start(self) -> DeliveryWorker:
         self._thread.start()
         return self
 

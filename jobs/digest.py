@@ -20,9 +20,10 @@ from __future__ import annotations
 
 import re
 import time as _time
+from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, time, timezone
-from typing import Any, Callable, Iterable
+from datetime import UTC, datetime, time
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from jobs.deliver import deliver_due
@@ -375,11 +376,12 @@ class DigestOutcome:
 
 
 def run_due_digest(db, digest_at: time, tz: ZoneInfo, destinations: list, now: datetime | None = None,
-                   grace=DIGEST_GRACE, lease: Lease | None = None, rules: Rules = DEFAULT_RULES) -> DigestOutcome | None:
+                   grace=DIGEST_GRACE, lease: Lease | None = None,
+                   rules: Rules = DEFAULT_RULES) -> DigestOutcome | None:
     """The scheduled digest (cron job and start-up catch-up alike), due daily at `digest_at` in
     `tz`: if a period is due and not yet sent, build it, claim it, enqueue it for every
     destination and deliver. Else None."""
-    now = now or datetime.now(timezone.utc)
+    now = now or datetime.now(UTC)
     period = digest_due(db, now, digest_at, tz, grace)
     if period is None:
         return None

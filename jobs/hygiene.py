@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import csv
 import re
-from datetime import datetime, timezone
-from typing import Iterable, TextIO
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import TextIO
 
 from storage.digest_queries import HYGIENE_REASONS, TO_CORRECT, EvidenceRow, HygieneRow, hygiene_rows
 
@@ -33,7 +34,7 @@ def _cell(value: str | None) -> str:
 
 
 def _utc(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def write_csv(rows: list[HygieneRow], stream: TextIO, names: dict[str, str] | None = None) -> int:

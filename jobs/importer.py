@@ -15,6 +15,7 @@ reported as an error; the command exits 1. Bodies are read past and dropped, nev
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import gzip
 import io
@@ -22,11 +23,12 @@ import json
 import sys
 import time
 import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import IO, Callable, Iterator
+from typing import IO
 
 import sqlite_utils
 
@@ -83,13 +85,15 @@ class ImportReport:
             f"({self.inserted} new, {self.updated} updated, {self.unchanged} unchanged)"
         )
         if self.bad_lines:
-            shown = ", ".join(map(str, self.bad_line_numbers)) + (", ..." if self.bad_lines > len(self.bad_line_numbers) else "")
+            more = ", ..." if self.bad_lines > len(self.bad_line_numbers) else ""
+            shown = ", ".join(map(str, self.bad_line_numbers)) + more
             text += f", {self.bad_lines} bad lines skipped (lines {shown})"
         return text + f", {self.seconds:.2f}s"
 
 
 def import_file(
-    db: sqlite_utils.Database, path: str | Path, *, now: int | None = None, progress: bool | None = None, time_shift: int = 0
+    db: sqlite_utils.Database, path: str | Path, *, now: int | None = None, progress: bool | None = None,
+    time_shift: int = 0,
 ) -> ImportReport:
     """Import one file in one transaction. Never raises for a bad file: see `.error`.
     `progress`: draw a bar on stderr (default: only when stderr is a terminal).
@@ -102,7 +106,8 @@ def import_file(
         with _open(Path(path)) as (raw, text_kind, stream):
             report.kind = text_kind
             bar = _Progress(Path(path).name, raw, show)
-            rows = _json_rows(stream, report, time_shift, bar) if text_kind == "bulkexport" else _csv_rows(stream, report, time_shift, bar)
+            read_rows = _json_rows if text_kind == "bulkexport" else _csv_rows
+            rows = read_rows(stream, report, time_shift, bar)
             result = upsert_failures(db, rows, "import", now, keep_new=False)
             bar.done()
     except UnreadableFile as exc:
@@ -131,7 +136,7 @@ class _open:
 
     def __init__(self, path: Path) -> None:
         self.path = path
-        self.files: list[IO] = []
+        self.files: list[io.IOBase] = []
 
     def __enter__(self):
         try:
@@ -141,7 +146,7 @@ class _open:
         self.files.append(raw)
         magic = raw.read(2)
         raw.seek(0)
-        binary = raw
+        binary: io.BufferedReader | gzip.GzipFile = raw
         if magic == b"\x1f\x8b":
             binary = gzip.GzipFile(fileobj=raw, mode="rb")
             self.files.append(binary)
@@ -160,10 +165,8 @@ class _open:
 
     def __exit__(self, *exc) -> None:
         for f in reversed(self.files):
-            try:
+            with contextlib.suppress(Exception):
                 f.close()
-            except Exception:
-                pass
 
 
 def _why(exc: BaseException) -> str:
@@ -184,7 +187,7 @@ def _reading(lines: Iterator, what: str):
 
 # -- BulkExport JSON lines ------------------------------------------------------------------
 
-def _json_rows(stream: IO[bytes], report: ImportReport, shift: int, bar: "_Progress") -> Iterator[dict]:
+def _json_rows(stream: IO[bytes], report: ImportReport, shift: int, bar: _Progress) -> Iterator[dict]:
     loads = json.loads
     for number, line in enumerate(_reading(iter(stream), "broke off mid-file: not a complete gzip file"), 1):
         report.lines = number
@@ -264,13 +267,13 @@ def parse_time(value) -> int | None:
     except ValueError:
         moment = parsedate_to_datetime(text)  # raises ValueError/TypeError when it is not one either
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
+        moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp())
 
 
 # -- CSV --------------------------------------------------------------------------------------
 
-def _csv_rows(stream: IO[str], report: ImportReport, shift: int, bar: "_Progress") -> Iterator[dict]:
+def _csv_rows(stream: IO[str], report: ImportReport, shift: int, bar: _Progress) -> Iterator[dict]:
     reader = csv.reader(_reading(iter(stream), "broke off mid-file: not a complete gzip file"))
     try:
         header = next(reader)
@@ -288,6 +291,7 @@ def _csv_rows(stream: IO[str], report: ImportReport, shift: int, bar: "_Progress
             f"is neither a BulkExport day file nor a message-log CSV with the columns {', '.join(missing)}"
         )
     status_at = index["status"]
+    assert status_at is not None  # a required column (above)
     # the record keys _row reads (BulkExport names) -> column positions
     fields = [(_RECORD_KEYS.get(key, key), at) for key, at in index.items() if at is not None and key != "status"]
     width = max(i for i in index.values() if i is not None) + 1

@@ -72,7 +72,7 @@ class Leadership:
                 log.warning("no longer leading: another instance took over or the store did not answer in time")
                 self._on_loss()
 
-    def start(self) -> "Leadership":
+    def start(self) -> Leadership:
         self.tick()
         self._thread.start()
         return self

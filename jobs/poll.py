@@ -10,9 +10,10 @@ Twilio's Messages list has no status filter and returns newest first (by date se
   SMSERROR_LOOKBACK_HOURS, to catch status changes that came after the recent window moved on
   (`sent` -> `undelivered` minutes or hours later).
 
-Pages are read one at a time (the SDK's Page/next_page, records kept as JSON dicts) and each page's failures are upserted by
-SID in one transaction, so memory stays constant and a pass killed half-way loses nothing: its state did not move, the next pass re-reads
-the same window and the upsert makes the repeat a no-op. A pass that fails leaves its state where
+Pages are read one at a time (the SDK's Page/next_page, records kept as JSON dicts) and each
+page's failures are upserted by SID in one transaction, so memory stays constant and a pass killed
+half-way loses nothing: its state did not move, the next pass re-reads the same window and the
+upsert makes the repeat a no-op. A pass that fails leaves its state where
 it was and logs one line.
 
 Accounts are read SMSERROR_TWILIO_CONCURRENCY at a time, on one shared client (a 429 holds every
@@ -27,14 +28,15 @@ in real time, and the sweep catches what Twilio dropped after its 4-hour retries
 from __future__ import annotations
 
 import calendar
+import contextlib
 import logging
 import sqlite3
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from functools import partial
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Callable
+from datetime import UTC, datetime
+from functools import partial
 
 import sqlite_utils
 from twilio.base.exceptions import TwilioException
@@ -77,7 +79,7 @@ class AccountReport:
         name = f" ({self.friendly_name})" if self.friendly_name and self.friendly_name != self.account_sid else ""
         if self.kind == "stream":
             return f"{self.account_sid}{name}: covered by Event Streams, next sweep due {_iso(self.window_start)}"
-        since = datetime.fromtimestamp(self.window_start, timezone.utc).strftime("%Y-%m-%d %H:%M:%SZ")
+        since = datetime.fromtimestamp(self.window_start, UTC).strftime("%Y-%m-%d %H:%M:%SZ")
         head = f"{self.account_sid}{name}: {self.kind} since {since}: {self.messages_read} messages read, "
         head += f"{self.failures_new} new failures, {self.failures_updated} updated, {self.requests} requests"
         return head + (f"; FAILED: {self.error}" if self.error else "")
@@ -154,7 +156,8 @@ def _accounts(db, client: Client, config: TwilioConfig, report: PassReport) -> l
     if isinstance(mode, list):
         return [main] + [sid for sid in dict.fromkeys(mode) if sid != main]
     try:
-        listed = [(a.sid, a.friendly_name) for a in client.api.v2010.accounts.stream(status="active", page_size=PAGE_SIZE)]
+        listed = [(a.sid, a.friendly_name)
+                  for a in client.api.v2010.accounts.stream(status="active", page_size=PAGE_SIZE)]
     except (TwilioException, TwilioAuthError, OSError) as exc:
         report.error = describe_error(exc)
         report.auth_failed = isinstance(exc, TwilioAuthError)
@@ -180,10 +183,13 @@ def poll_account(
     in several threads at once: it only writes, in transactions."""
     lookback_start = now - lookback_hours * 3600
     last_pass, last_sweep = state.get("last_pass_at"), state.get("last_sweep_at")
-    sweep = last_pass is None or last_sweep is None or now - last_sweep >= sweep_seconds or last_pass - overlap <= lookback_start
-    if not sweep and streamed(state, now):
-        return AccountReport(account_sid, state.get("friendly_name"), "stream", last_sweep + sweep_seconds)
-    start = lookback_start if sweep else max(lookback_start, last_pass - overlap)
+    if last_pass is None or last_sweep is None:  # never read, or never swept: the whole lookback
+        sweep, start = True, lookback_start
+    else:
+        sweep = now - last_sweep >= sweep_seconds or last_pass - overlap <= lookback_start
+        if not sweep and streamed(state, now):
+            return AccountReport(account_sid, state.get("friendly_name"), "stream", last_sweep + sweep_seconds)
+        start = lookback_start if sweep else max(lookback_start, last_pass - overlap)
     report = AccountReport(account_sid, state.get("friendly_name"), "sweep" if sweep else "recent", start)
     http = client.http_client
     before = getattr(http, "requests_by_this_thread", 0)
@@ -196,7 +202,7 @@ def poll_account(
         rows.clear()
 
     try:
-        page = first_message_page(client, account_sid, start)
+        page: RawMessagePage | None = first_message_page(client, account_sid, start)
         while page is not None:
             buffer: list[dict] = []
             reached_end = False
@@ -228,10 +234,8 @@ def poll_account(
             "poll of %s failed: %s; its window stays at %s, the next pass re-reads it",
             account_sid, report.error, _iso(last_pass) if last_pass else "the full lookback",
         )
-        try:
+        with contextlib.suppress(sqlite3.Error):
             record_pass_error(db, account_sid, report.error)
-        except sqlite3.Error:
-            pass
         return report
     report.requests = getattr(http, "requests_by_this_thread", 0) - before
     record_pass_ok(db, account_sid, pass_at=now, swept=sweep, ok_at=int(time.time()))
@@ -250,7 +254,7 @@ class RawMessagePage(Page):
 def first_message_page(client: Client, account_sid: str, start: int) -> RawMessagePage:
     """GET .../Messages.json?DateSent>=<day of start>&PageSize=1000 (the API filters by day only)."""
     version = client.api.v2010
-    day = datetime.fromtimestamp(start, timezone.utc).strftime("%Y-%m-%d")
+    day = datetime.fromtimestamp(start, UTC).strftime("%Y-%m-%d")
     response = client.request(
         "GET", version.absolute_url(f"Accounts/{account_sid}/Messages.json"),
         params={"DateSent>": day, "PageSize": PAGE_SIZE},
@@ -258,7 +262,7 @@ def first_message_page(client: Client, account_sid: str, start: int) -> RawMessa
     return RawMessagePage(version, response, {"account_sid": account_sid})
 
 
-_MONTHS = {m: i for i, m in enumerate(("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
+_MONTHS = {m: i for i, m in enumerate("Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split(), 1)}
 
 
 def sent_epoch(value) -> int | None:
@@ -280,4 +284,4 @@ def sent_epoch(value) -> int | None:
 
 
 def _iso(epoch: int) -> str:
-    return datetime.fromtimestamp(epoch, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -130,7 +130,8 @@ def _codes(value: Any, where: str) -> frozenset[int]:
 
 def _number(kind: type, low: float, high: float):
     def parse(value: Any, where: str):
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or (kind is int and not isinstance(value, int)):
+        if (isinstance(value, bool) or not isinstance(value, (int, float))
+                or (kind is int and not isinstance(value, int))):
             raise ValueError(f"{where} must be a number, got {value!r}")
         if not low <= value <= high:
             raise ValueError(f"{where} must be between {low} and {high}, got {value!r}")

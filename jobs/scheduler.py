@@ -15,9 +15,9 @@ shuts it down (waiting for a running job) on SIGTERM/SIGINT.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
-from typing import Callable
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -121,7 +121,7 @@ def digest_occurrences(since: datetime, until: datetime, digest_at: time, tz: Zo
         if not fires or fires[-1].date() != fire.date():
             fires.append(fire)
         # step in UTC: wall-clock arithmetic would forget `fold` and loop in a fall-back hour
-        fire = trigger.get_next_fire_time(None, (fire.astimezone(timezone.utc) + timedelta(seconds=1)).astimezone(tz))
+        fire = trigger.get_next_fire_time(None, (fire.astimezone(UTC) + timedelta(seconds=1)).astimezone(tz))
     return fires
 
 
@@ -137,7 +137,8 @@ def latest_period(now: datetime, digest_at: time, tz: ZoneInfo) -> DigestPeriod:
     return DigestPeriod(key=f"daily:{end.date().isoformat()}", start=start, end=end)
 
 
-def digest_due(db, now: datetime, digest_at: time, tz: ZoneInfo, grace: timedelta = DIGEST_GRACE) -> DigestPeriod | None:
+def digest_due(db, now: datetime, digest_at: time, tz: ZoneInfo,
+               grace: timedelta = DIGEST_GRACE) -> DigestPeriod | None:
     """The scheduled digest that should go out now, or None: the latest period due at or before
     `now`, when it is at most `grace` late and digest_runs has no row for it."""
     period = latest_period(now, digest_at, tz)

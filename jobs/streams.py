@@ -18,7 +18,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
 
+import sqlite_utils
 from twilio.base.exceptions import TwilioException
 from twilio.rest import Client
 
@@ -60,7 +63,7 @@ class Outcome:
 class SinkTests:
     """The test events `smserror run` received, read from the store it shares with setup."""
 
-    def __init__(self, db: Callable[[], object], timeout: float) -> None:
+    def __init__(self, db: Callable[[], sqlite_utils.Database], timeout: float) -> None:
         self.db, self.timeout = db, timeout  # db(): the store, opened on first use
 
     def forget(self, account_sid: str) -> None:
@@ -92,8 +95,8 @@ def accounts(settings, main: Client, as_account: Callable[[str, str], Client], o
 
 @dataclass
 class Streams:
-    sink: object | None = None  # SinkInstance
-    subscription: object | None = None  # SubscriptionInstance
+    sink: Any = None  # SinkInstance, or None
+    subscription: Any = None  # SubscriptionInstance, or None
     types: set[str] = field(default_factory=set)
 
     @property
@@ -122,22 +125,22 @@ def _posts_to(sink, destination: str) -> bool:
 def setup(accounts_: list[Account], destination: str, tests: SinkTests | None, outcome: Outcome) -> Outcome:
     """Create or reuse each account's sink and subscription; `tests` None is a dry run."""
     for account in accounts_:
-        _each(account, outcome, lambda: _setup_account(account, destination, tests))
+        _each(account, outcome, partial(_setup_account, account.sid, destination=destination, tests=tests))
     return outcome
 
 
 def status(accounts_: list[Account], destination: str, outcome: Outcome) -> Outcome:
     for account in accounts_:
-        _each(account, outcome, lambda: _status_account(account.client, destination))
+        _each(account, outcome, partial(_status_account, destination=destination))
     return outcome
 
 
-def _each(account: Account, outcome: Outcome, step: Callable[[], tuple[str, bool]]) -> None:
+def _each(account: Account, outcome: Outcome, step: Callable[[Client], tuple[str, bool]]) -> None:
     if account.client is None:
         outcome.add(account, "FAILED: Twilio gave no auth token to act as this subaccount", ok=False)
         return
     try:
-        text, ok = step()
+        text, ok = step(account.client)
     except TwilioAuthError:
         if account.main:
             raise  # the configured credentials are wrong: bad configuration, exit 2
@@ -148,8 +151,8 @@ def _each(account: Account, outcome: Outcome, step: Callable[[], tuple[str, bool
         outcome.add(account, text, ok)
 
 
-def _setup_account(account: Account, destination: str, tests: SinkTests | None) -> tuple[str, bool]:
-    client, dry_run = account.client, tests is None
+def _setup_account(account_sid: str, client: Client, destination: str, tests: SinkTests | None) -> tuple[str, bool]:
+    dry_run = tests is None
     found = find(client, destination)
     sink = found.sink
     if sink is None:
@@ -162,9 +165,9 @@ def _setup_account(account: Account, destination: str, tests: SinkTests | None) 
     else:
         done = [f"sink {sink.sid} reused"]
     if sink.status != "active":
-        if dry_run:
+        if tests is None:
             return f"sink {sink.sid} is {sink.status}: would validate it, then subscribe it", True
-        problem = _validate(client, account.sid, sink.sid, destination, tests)
+        problem = _validate(client, account_sid, sink.sid, destination, tests)
         if problem:
             return "; ".join(done + [problem]), False
         done[-1] += " and validated"

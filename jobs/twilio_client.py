@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from collections import Counter
-from typing import Callable
+from collections.abc import Callable
 
 import requests
 from requests.adapters import HTTPAdapter
@@ -125,7 +125,8 @@ class RetryingHttpClient(TwilioHttpClient):
     def log_response(self, status_code, response) -> None:  # ... and response bodies (message text!)
         pass
 
-    def request(self, method, url, params=None, data=None, headers=None, auth=None, timeout=None, allow_redirects=False) -> Response:
+    def request(self, method, url, params=None, data=None, headers=None, auth=None, timeout=None,
+                allow_redirects=False) -> Response:
         path = url.split("?", 1)[0]
         for attempt in range(1, self.max_attempts + 1):
             self.gate.wait()

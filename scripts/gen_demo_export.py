@@ -16,11 +16,11 @@ import argparse
 import gzip
 import json
 import random
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 SEED = 20260114
-DAY = datetime(2026, 1, 14, tzinfo=timezone.utc)  # jobs.importer.DEMO_DAY_END is the day after
+DAY = datetime(2026, 1, 14, tzinfo=UTC)  # jobs.importer.DEMO_DAY_END is the day after
 OUT = Path(__file__).resolve().parents[1] / "jobs" / "data" / "demo-messages.jsonl.gz"
 ACCOUNTS = 4
 MESSAGES = 3000
@@ -55,8 +55,8 @@ def _iso(moment: datetime) -> str:
 
 def records(rng: random.Random):
     accounts = [("AC" + _hex(rng), "MG" + _hex(rng), _number(rng)) for _ in range(ACCOUNTS)]
-    codes, statuses, weights = zip(*[(c, s, w) for c, s, w in FAILURES])
-    for i in range(MESSAGES):
+    codes, statuses, weights = zip(*[(c, s, w) for c, s, w in FAILURES], strict=True)
+    for _ in range(MESSAGES):
         account, service, sender = rng.choice(accounts)
         sent = DAY + timedelta(seconds=rng.randrange(7 * 3600, 21 * 3600))
         roll = rng.random()

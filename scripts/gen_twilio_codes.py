@@ -40,7 +40,8 @@ def build_rows(entries: list[dict]) -> list[tuple[str, ...]]:
     rows = {}
     for entry in entries:
         code = int(entry["code"])
-        rows[code] = (str(code), _cell(entry.get("message")), _cell(entry.get("product")), _cell(entry.get("log_level")))
+        rows[code] = (str(code), _cell(entry.get("message")), _cell(entry.get("product")),
+                      _cell(entry.get("log_level")))
     return [rows[code] for code in sorted(rows)]
 
 
@@ -82,7 +83,8 @@ def copied_runs(source_texts: list[str], ours: str, run: int) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dictionary", nargs="?", default=str(DEFAULT_DICTIONARY), help="Twilio error dictionary JSON")
-    parser.add_argument("--article", help="the help article text, to check knowledge.json does not copy it (default: the seed article, when present)")
+    parser.add_argument("--article", help="the help article text, to check knowledge.json does not copy it "
+                                          "(default: the seed article, when present)")
     args = parser.parse_args(argv)
 
     dictionary = Path(args.dictionary)
@@ -108,7 +110,8 @@ def main(argv: list[str] | None = None) -> int:
     for problem in problems:
         print(f"gen_twilio_codes: {problem}", file=sys.stderr)
     if problems:
-        print(f"gen_twilio_codes: {len(problems)} copied passage(s) in {KNOWLEDGE.name}; rewrite them in our own words", file=sys.stderr)
+        print(f"gen_twilio_codes: {len(problems)} copied passage(s) in {KNOWLEDGE.name}; "
+              "rewrite them in our own words", file=sys.stderr)
         return 1
     print(f"{KNOWLEDGE.name}: no copied dictionary prose" + (" or article sentences" if checked_article else ""))
     return 0

@@ -21,14 +21,14 @@ from bot.emit.teams import card as teams_card  # noqa: E402
 from bot.emit.text import text  # noqa: E402
 from bot.pipeline import Pipeline  # noqa: E402
 from bot.settings import Settings  # noqa: E402
-from jobs.views import view_for  # noqa: E402
 from jobs import overview  # noqa: E402
+from jobs.digest import build_window_report  # noqa: E402
+from jobs.importer import load_demo  # noqa: E402
+from jobs.views import view_for  # noqa: E402
 from jobs.views.commands import code_examples_view, help_view, status_view, top_view  # noqa: E402
 from jobs.views.digest import digest_view, fixes_view  # noqa: E402
 from jobs.views.home import home_view  # noqa: E402
 from jobs.views.lookup import lookup_view  # noqa: E402
-from jobs.digest import build_window_report  # noqa: E402
-from jobs.importer import load_demo  # noqa: E402
 from storage import outbox  # noqa: E402
 from storage.db import LocalDb  # noqa: E402
 from storage.failures import failures_between  # noqa: E402

@@ -99,7 +99,9 @@ def _prepare(path: Path) -> None:
             migrate(db)
         finally:
             db.close()
-        _prepared.add(_identity(path))
+        identity = _identity(path)
+        if identity is not None:  # None would make every missing file look prepared
+            _prepared.add(identity)
 
 
 def _use_wal(db: sqlite_utils.Database) -> None:

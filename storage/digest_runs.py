@@ -27,4 +27,4 @@ def claim(db: sqlite_utils.Database, period: str, ran_at: int, failures: int) ->
 def recent(db: sqlite_utils.Database, limit: int = 10) -> list[dict]:
     """The latest runs, newest first: {period, ran_at, failures}."""
     rows = db.execute("SELECT period, ran_at, failures FROM digest_runs ORDER BY ran_at DESC LIMIT ?", [limit])
-    return [dict(zip(("period", "ran_at", "failures"), row)) for row in rows]
+    return [dict(zip(("period", "ran_at", "failures"), row, strict=True)) for row in rows]

@@ -17,9 +17,9 @@ exact even with another process writing) and written with one `executemany` upse
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import Iterable
 
 import sqlite_utils
 
@@ -54,7 +54,7 @@ class UpsertResult:
     unchanged: int = 0
     ignored: int = 0  # rows that are not failures (or lack a SID / error code)
 
-    def add(self, other: "UpsertResult") -> None:
+    def add(self, other: UpsertResult) -> None:
         self.new.extend(other.new)
         self.inserted += other.inserted
         self.updated += other.updated
@@ -92,7 +92,8 @@ def failure_row(raw: dict, now: int) -> dict | None:
 def _merge(old: dict, new: dict, source: str) -> dict | None:
     """The row after applying `new` to the stored `old`, or None when nothing changes."""
     out = dict(old)
-    if (new["status"], new["error_code"]) != (old["status"], old["error_code"]) and new["updated_at"] >= old["updated_at"]:
+    changed = (new["status"], new["error_code"]) != (old["status"], old["error_code"])
+    if changed and new["updated_at"] >= old["updated_at"]:
         out.update(status=new["status"], error_code=new["error_code"], updated_at=new["updated_at"])
     for key in ("account_sid", "service_sid", "sender", "recipient"):
         if not old[key] and new[key]:
@@ -165,7 +166,7 @@ def _existing(conn, sids: set[str]) -> dict[str, dict]:
         )
         names = [d[0] for d in cursor.description]
         for values in cursor:
-            found[values[0]] = dict(zip(names, values))
+            found[values[0]] = dict(zip(names, values, strict=True))
     return found
 
 
@@ -174,7 +175,7 @@ def _existing(conn, sids: set[str]) -> dict[str, dict]:
 def get_failure(db: sqlite_utils.Database, sid: str) -> dict | None:
     cursor = db.conn.execute("SELECT * FROM failures WHERE sid = ?", (sid,))
     values = cursor.fetchone()
-    return dict(zip([d[0] for d in cursor.description], values)) if values else None
+    return dict(zip([d[0] for d in cursor.description], values, strict=True)) if values else None
 
 
 def failures_between(db: sqlite_utils.Database, since: int, until: int, account_sid: str | None = None) -> list[dict]:
@@ -186,10 +187,12 @@ def failures_between(db: sqlite_utils.Database, since: int, until: int, account_
         params.append(account_sid)
     cursor = db.conn.execute(sql + " ORDER BY sent_at, sid", params)
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, values)) for values in cursor]
+    return [dict(zip(names, values, strict=True)) for values in cursor]
 
 
-def count_by_code(db: sqlite_utils.Database, since: int | None = None, until: int | None = None) -> list[tuple[int, int, int]]:
+def count_by_code(
+    db: sqlite_utils.Database, since: int | None = None, until: int | None = None
+) -> list[tuple[int, int, int]]:
     """[(error_code, failures, accounts)] most frequent first, optionally within [since, until)."""
     sql = "SELECT error_code, COUNT(*), COUNT(DISTINCT account_sid) FROM failures"
     params: list = []
@@ -210,6 +213,6 @@ def latest_with_code(db: sqlite_utils.Database, code: int, limit: int) -> tuple[
         "SELECT sid, account_sid, sender, recipient, sent_at FROM failures WHERE error_code = ?"
         " ORDER BY sent_at DESC, sid LIMIT ?", (int(code), int(limit)))
     names = [d[0] for d in cursor.description]
-    rows = [dict(zip(names, values)) for values in cursor]
+    rows = [dict(zip(names, values, strict=True)) for values in cursor]
     (total,) = db.conn.execute("SELECT COUNT(*) FROM failures WHERE error_code = ?", (int(code),)).fetchone()
     return rows, total

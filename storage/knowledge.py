@@ -324,12 +324,14 @@ def _code_result(kb: _KnowledgeBase, query: str, digits: str) -> LookupResult:
         codes = [str(card.code) for card in nearby[:3]]
         options = codes[0] if len(codes) == 1 else ", ".join(codes[:-1]) + " or " + codes[-1]
         return LookupResult(
-            "did_you_mean", query, matches=tuple(nearby), message=f"{code} is not a known Twilio error code. Did you mean {options}?"
+            "did_you_mean", query, matches=tuple(nearby),
+            message=f"{code} is not a known Twilio error code. Did you mean {options}?",
         )
     return LookupResult(
         "not_found",
         query,
-        message=f"{code} is not a known Twilio error code. If Twilio has added it since, it is explained at {docs_url(code)}",
+        message=f"{code} is not a known Twilio error code. "
+        f"If Twilio has added it since, it is explained at {docs_url(code)}",
     )
 
 
@@ -385,6 +387,7 @@ def lookup(text: str) -> LookupResult:
         return _code_result(kb, query, digits)
     found = _rank(kb, query, 5)
     if not found:
-        return LookupResult("not_found", query, message=f"No Twilio error code matches “{query}”. Try a code number or other words.")
+        return LookupResult("not_found", query,
+                            message=f"No Twilio error code matches “{query}”. Try a code number or other words.")
     noun = "code matches" if len(found) == 1 else "codes match"
     return LookupResult("matches", query, matches=tuple(found), message=f"{len(found)} {noun} “{query}”, best first.")

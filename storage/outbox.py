@@ -51,11 +51,11 @@ class OutboxItem:
     claim: str | None = None
     claimed_at: float | None = None
     settle_at: float | None = None
-    parent: "OutboxItem | None" = field(default=None, repr=False)  # set by the deliverer for replies/edits
+    parent: OutboxItem | None = field(default=None, repr=False)  # set by the deliverer for replies/edits
     sent_to: str | None = None  # set by a destination: where it went (the Slack channel ID)
 
     @classmethod
-    def from_row(cls, row: dict) -> "OutboxItem":
+    def from_row(cls, row: dict) -> OutboxItem:
         data = dict(row)
         data["payload"] = json.loads(data["payload"])
         return cls(**data)
@@ -73,7 +73,7 @@ _COLUMNS = ("id, dedupe_key, destination, kind, payload, created_at, attempts, n
 def _items(db: sqlite_utils.Database, where: str, params: tuple | dict = ()) -> list[OutboxItem]:
     cursor = db.execute(f"SELECT {_COLUMNS} FROM outbox WHERE {where}", params)
     names = [d[0] for d in cursor.description]
-    return [OutboxItem.from_row(dict(zip(names, row))) for row in cursor.fetchall()]
+    return [OutboxItem.from_row(dict(zip(names, row, strict=True))) for row in cursor.fetchall()]
 
 
 def enqueue(db, dedupe_key: str, kind: str, payload: dict, now: int, destination: str = FANOUT) -> bool:
@@ -107,7 +107,8 @@ def find_for(db, dedupe_key: str, destination: str) -> OutboxItem | None:
     return found[0] if found else None
 
 
-def fan_out(db, now: float, destinations: dict[str, set[str] | None], routes: dict[str, str] | None = None) -> int:
+def fan_out(db, now: float, destinations: dict[str, frozenset[str] | None],
+            routes: dict[str, str] | None = None) -> int:
     """Turn every unsent "*" row into one row per destination meant to get it that takes its
     kind. `destinations` maps a name to the kinds it takes (None: all); `routes` maps the name of
     each route's destination to its route (the others are the default destinations). A row stays
@@ -136,7 +137,7 @@ def fan_out(db, now: float, destinations: dict[str, set[str] | None], routes: di
     return created
 
 
-def _targets(db, item: OutboxItem, destinations: dict[str, set[str] | None], routes: dict[str, str]) -> list[str]:
+def _targets(db, item: OutboxItem, destinations: dict[str, frozenset[str] | None], routes: dict[str, str]) -> list[str]:
     """Where a "*" row goes: a thread reply or an edit (it has a `parent`) where its parent went;
     anything else to the routes its payload names (`routes`), and to the default destinations
     unless its payload says `to_default: false`."""

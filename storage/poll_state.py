@@ -17,7 +17,7 @@ STREAM_TRUST_SECONDS = 48 * 3600  # a daily `smserror streams status` (or setup)
 def get_poll_state(db: sqlite_utils.Database, account_sid: str) -> dict | None:
     cursor = db.conn.execute("SELECT * FROM poll_state WHERE account_sid = ?", (account_sid,))
     values = cursor.fetchone()
-    return dict(zip([d[0] for d in cursor.description], values)) if values else None
+    return dict(zip([d[0] for d in cursor.description], values, strict=True)) if values else None
 
 
 def friendly_name(db: sqlite_utils.Database, account_sid: str) -> str:
@@ -29,11 +29,12 @@ def friendly_name(db: sqlite_utils.Database, account_sid: str) -> str:
 def all_poll_states(db: sqlite_utils.Database) -> list[dict]:
     cursor = db.conn.execute("SELECT * FROM poll_state ORDER BY account_sid")
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, values)) for values in cursor]
+    return [dict(zip(names, values, strict=True)) for values in cursor]
 
 
 def record_pass_ok(
-    db: sqlite_utils.Database, account_sid: str, *, pass_at: int, swept: bool, ok_at: int, friendly_name: str | None = None
+    db: sqlite_utils.Database, account_sid: str, *, pass_at: int, swept: bool, ok_at: int,
+    friendly_name: str | None = None,
 ) -> None:
     """A pass that started at `pass_at` read its whole window: the next one may start from there."""
     with transaction(db):

@@ -7,6 +7,7 @@ from bot.service import Service
 from bot.settings import Settings
 from storage.db import open_db
 from tests.fakes.slack_api import FakeSlack
+from tests.fakes.slack_socket import FakeSlackWithSocketMode
 from tests.fakes.teams_webhook import FakeTeams
 from tests.fakes.twilio_api import FakeTwilioAPI
 
@@ -53,6 +54,25 @@ def slack():
 def teams():
     with FakeTeams() as fake:
         yield fake
+
+
+@pytest.fixture
+def slack_sm():
+    """The fake Slack Web API with Socket Mode beside it."""
+    with FakeSlackWithSocketMode() as fake:
+        yield fake
+
+
+@pytest.fixture
+def cli_env(tmp_path, monkeypatch):
+    """A store that `smserror` opens (SMSERROR_DB) in a folder with no .env and no Slack/Teams settings."""
+    monkeypatch.chdir(tmp_path)  # no stray .env
+    for name in ("SLACK_BOT_TOKEN", "SLACK_CHANNEL", "TEAMS_WEBHOOK_URL", "SMSERROR_TIMEZONE"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("SMSERROR_DB", str(tmp_path / "cli.db"))
+    db = open_db(tmp_path / "cli.db")
+    yield db
+    db.close()
 
 
 @pytest.fixture

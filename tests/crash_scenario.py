@@ -22,7 +22,7 @@ import threading
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from storage.db import open_db, transaction
@@ -114,7 +114,7 @@ class CrashScenario:
         self.db_path = folder / "crash.db"
         rules = folder / "rules.toml"
         rules.write_text("[alerts]\nupdate_interval = 1\n")  # a second failure is a thread reply at once
-        just_passed = (datetime.now(timezone.utc) - timedelta(minutes=5)).strftime("%H:%M")
+        just_passed = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%H:%M")
         self.env = service_env(self.db_path, slack, SMSERROR_DIGEST_AT=just_passed, SMSERROR_RULES=str(rules))
         self.groups: list[Group] = []
         self.unanswered: list[tuple[dict, Group, bool]] = []  # Twilio retries these at the next instance

@@ -54,7 +54,7 @@ class RunProcess:
         self.url = ""
         self.log: list[str] = []
 
-    def start(self, timeout: float = 20) -> "RunProcess":
+    def start(self, timeout: float = 20) -> RunProcess:
         self.proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "run"], env=self.env, cwd=self.cwd,
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         listening = threading.Event()
@@ -92,7 +92,7 @@ class RunProcess:
             self.proc.wait(timeout)
         return self.proc.returncode if self.proc else 0
 
-    def __enter__(self) -> "RunProcess":
+    def __enter__(self) -> RunProcess:
         return self.start()
 
     def __exit__(self, *exc) -> None:

@@ -11,8 +11,9 @@ import dataclasses
 import html
 import json
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import pytest
 from slack_sdk.models.blocks import Block

@@ -12,7 +12,6 @@ import pytest
 from slack_bolt import App, BoltRequest
 from slack_sdk.signature import SignatureVerifier
 
-from jobs.views.actions import ActionId
 from bot.listeners.alert_actions import GONE, NOT_OFFERED, AlertActions
 from bot.listeners.deps import ListenerDeps
 from bot.settings import Settings
@@ -20,6 +19,7 @@ from bot.slack_app import build_app
 from jobs import alerts
 from jobs.deliver import deliver_due
 from jobs.rules import DEFAULT_RULES, parse_rules
+from jobs.views.actions import ActionId
 from jobs.views.alerts import snooze_value
 from storage import alert_groups, outbox
 from storage.failures import upsert_failures
@@ -129,7 +129,7 @@ def test_snooze_menu_round_trip_over_http(start_service, slack):
     menu = snooze_menu(slack.top_level()[0].blocks)
     assert [o["text"]["text"] for o in menu["options"]] == ["1 h", "4 h", "24 h", "7 d"]
     db = service.pipeline.store.get()
-    for n, (option, seconds) in enumerate(zip(menu["options"], (3600, 4 * 3600, 86400, 7 * 86400))):
+    for n, (option, seconds) in enumerate(zip(menu["options"], (3600, 4 * 3600, 86400, 7 * 86400), strict=True)):
         before = int(time.time())
         blocks = choose(service.url, slack, option, f"snooze{n}", user=f"U{n}")
         group = alert_groups.get(db, GROUP)

@@ -42,7 +42,8 @@ def test_a_poll_that_sees_each_code_once_posts_one_alert_each(monkeypatch, tmp_p
     monkeypatch.delenv("TEAMS_WEBHOOK_URL", raising=False)
     assert run_cli(monkeypatch, tmp_path, env, "poll", "--once") == 0
     posts = slack.top_level("C0ALERTS01")
-    assert sorted(code for code in FIRST_SIGHTING for post in posts if f"({code})" in post.text) == sorted(FIRST_SIGHTING)
+    posted = sorted(code for code in FIRST_SIGHTING for post in posts if f"({code})" in post.text)
+    assert posted == sorted(FIRST_SIGHTING)
     assert len(posts) == len(FIRST_SIGHTING)
     assert all("<!here>" in post.text for post in posts)
     assert PATIENT not in slack.all_traffic()

@@ -142,7 +142,8 @@ def busy_store(db, now: int) -> None:
         alert_groups.save(db, AlertGroup(key=alerts.group_key(account, 30033, SERVICE), account_sid=account,
                                          error_code=30033, service_sid=SERVICE, kind="account", count=n + 1,
                                          first_seen=now - 3600, last_seen=now - n, posted_at=now - 3600,
-                                         post_destination="slack", post_channel=CHANNEL, post_ref=f"{now - 3600}.{n:06d}"))
+                                         post_destination="slack", post_channel=CHANNEL,
+                                         post_ref=f"{now - 3600}.{n:06d}"))
         if n < 40:
             record_pass_ok(db, account, pass_at=now - 60, swept=True, ok_at=now - 50, friendly_name=f"Clinic {n}")
             if n % 2:

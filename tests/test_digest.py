@@ -102,7 +102,8 @@ def test_evidence_comes_from_the_window_the_article_names(db):
     start = END - 10 * DAY
     for sid, age in (("SM3a", 1 * H), ("SM3b", 23 * H), ("SM3c", 25 * H), ("SM3d", 3 * DAY)):
         add_failure(db, sid, 30003, END - age, recipient="+15557654321")
-    for n, (sid, age) in enumerate((("SM7a", 2 * DAY), ("SM7b", 6 * DAY), ("SM7c", 6 * DAY + 23 * H), ("SM7d", 7 * DAY + H))):
+    ages = (("SM7a", 2 * DAY), ("SM7b", 6 * DAY), ("SM7c", 6 * DAY + 23 * H), ("SM7d", 7 * DAY + H))
+    for n, (sid, age) in enumerate(ages):
         add_failure(db, sid, 30007, END - age, recipient=f"+1555000700{n}")  # 30007 wants different contacts
     for sid, age in (("SM8a", 47 * H), ("SM8b", 49 * H), ("SM8c", 1 * H), ("SM8d", 2 * H), ("SM8e", 3 * H)):
         add_failure(db, sid, 30008, END - age)
@@ -148,8 +149,8 @@ def test_hygiene_summary_counts_recipients_and_masks_examples(db):
     hygiene = report(db).hygiene
     assert hygiene.recipients == 3, "a 21211 number is to be corrected, not removed"
     assert hygiene.to_correct == 1
-    assert list(hygiene.by_reason.items()) == [("opted out", 1), ("landline or unreachable carrier", 1), ("landline", 1),
-                                               ("inactive", 1)]
+    assert list(hygiene.by_reason.items()) == [("opted out", 1), ("landline or unreachable carrier", 1),
+                                               ("landline", 1), ("inactive", 1)]
     assert [e["number"] for e in hygiene.examples] == ["+1••••••0001", "+1••••••0002", "+1••••••0003", "+1••••••0004"]
     assert hygiene.examples[2] == {"number": "+1••••••0003", "reason": "wrong format or typo", "code": 21211}
     assert hygiene.examples[0] == {"number": "+1••••••0001", "reason": "opted out", "code": 21610}
@@ -205,19 +206,6 @@ def test_dedupe_keys():
 
 
 # ------------------------------------------------------------------ CLI
-
-
-@pytest.fixture
-def cli_env(tmp_path, monkeypatch):
-    monkeypatch.chdir(tmp_path)  # no stray .env
-    for name in ("SLACK_BOT_TOKEN", "SLACK_CHANNEL", "TEAMS_WEBHOOK_URL", "SMSERROR_TIMEZONE"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("SMSERROR_DB", str(tmp_path / "cli.db"))
-    from storage.db import open_db
-
-    db = open_db(tmp_path / "cli.db")
-    yield db
-    db.close()
 
 
 def _recent(db, sid, code, recipient="+15551234567"):

@@ -88,7 +88,8 @@ def test_spans_in_teams_are_markdown_and_utc():
 
 
 def test_spans_in_text_are_plain_and_utc():
-    assert text.text(view(Section(lines=(SPANS,)))) == f"a <!channel> & b <x>`y <s> <l>|m (https://e.x/?q=1) @U42 {UTC} —\n"
+    assert text.text(view(Section(lines=(SPANS,)))) == (
+        f"a <!channel> & b <x>`y <s> <l>|m (https://e.x/?q=1) @U42 {UTC} —\n")
 
 
 @pytest.mark.parametrize("words, slack_bold, teams_bold", [
@@ -140,7 +141,8 @@ def test_a_huge_code_block_keeps_both_fences():
 
 def test_fields_notes_buttons_and_the_notification_are_clipped():
     blocks, notification = slack.to_dicts(View(title="T", fallback="F" * 5000, header=False, sections=(
-        Section(facts=(Fact("L", line("V" * 3000)),), note=line("N" * 4000), actions=(Action("a", "B" * 100, value="v"),)),)))
+        Section(facts=(Fact("L", line("V" * 3000)),), note=line("N" * 4000),
+                actions=(Action("a", "B" * 100, value="v"),)),)))
     assert blocks[0]["fields"][0]["text"] == "*L*\n" + "V" * (2000 - 4 - 1) + "…"
     assert blocks[1]["elements"][0]["text"] == "N" * 2999 + "…"
     assert blocks[2]["elements"][0]["text"]["text"] == "B" * 74 + "…"
@@ -220,7 +222,8 @@ def test_each_step_and_sid_is_its_own_text_block():
     card = teams.card(view(Section(steps=(line("one"), line("two")), mono=("SM1", "SM2"))))
     assert card["body"] == [
         text_block("1. one", spacing="None"), text_block("2. two", spacing="None"),
-        text_block("SM1", fontType="Monospace", spacing="None"), text_block("SM2", fontType="Monospace", spacing="None")]
+        text_block("SM1", fontType="Monospace", spacing="None"),
+        text_block("SM2", fontType="Monospace", spacing="None")]
     assert "\r" not in json.dumps(card)  # Teams shows a carriage return as no break at all
 
 

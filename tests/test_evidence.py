@@ -14,7 +14,7 @@ import pytest
 from bot.cli import main
 from bot.emit.text import text
 from jobs.views.digest import digest_view, evidence_line
-from tests.test_digest import DAY, END, H, add_failure, cli_env, report  # noqa: F401 (a fixture)
+from tests.test_digest import DAY, END, H, add_failure, report
 
 PATIENT_A, PATIENT_B, PATIENT_C = "+15550000001", "+15550000002", "+15550000003"
 

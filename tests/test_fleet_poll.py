@@ -122,7 +122,10 @@ def test_one_hourly_listing_serves_every_pass(tmp_path, twilio):
     fleet(twilio, 3)
     clock = [NOW]
     pipeline = pipeline_for(twilio, tmp_path, clock)
-    listings = lambda: len(twilio.requests_to("/Accounts.json"))  # noqa: E731
+
+    def listings() -> int:
+        return len(twilio.requests_to("/Accounts.json"))
+
     assert len(pipeline.poll().accounts) == 4 and listings() == 1
     later = twilio.add_subaccount(clinic(3), "Clinic 3")
     clock[0] += 60

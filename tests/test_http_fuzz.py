@@ -21,14 +21,15 @@ import time
 from urllib.parse import urlencode
 
 import pytest
-from hypothesis import example, given, settings, strategies as st
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
-from jobs.views.actions import ActionId
 from bot.pipeline import Pipeline
 from bot.server import MAX_BODY
 from bot.service import build_wsgi
 from bot.settings import Settings
 from bot.twilio_events import FAILURE_TYPES
+from jobs.views.actions import ActionId
 from storage.db import LocalDb
 from tests import test_slack_http as slack_http
 from tests import test_status_callback as status_callback
@@ -338,7 +339,8 @@ def test_two_megabyte_body_gets_413(server):
 
 GARBAGE_REQUESTS = {
     "request-line": b"GARBAGE\r\n\r\n",
-    "bad-chunk-size": b"POST /teams/messages HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nhi\r\n0\r\n\r\n",
+    "bad-chunk-size": b"POST /teams/messages HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+                      b"zz\r\nhi\r\n0\r\n\r\n",
     "negative-length": b"POST /teams/messages HTTP/1.1\r\nHost: x\r\nContent-Length: -5\r\n\r\n",
     "garbage-length": b"POST /teams/messages HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
     "binary": b"\x00\xff\xfe\r\n\r\n",

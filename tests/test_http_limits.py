@@ -5,6 +5,7 @@ second or two instead of the production ones so each test takes a few seconds.""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import resource
@@ -119,10 +120,8 @@ class SlowClients(threading.Thread):
                 if closed_by_server(sock):
                     self.closed_at[i] = time.monotonic()
                 elif self.byte:
-                    try:
+                    with contextlib.suppress(OSError):  # a reset: the next round sees the close
                         sock.send(self.byte)
-                    except OSError:  # a reset: the next round sees the close
-                        pass
             time.sleep(0.1)
 
     def close(self) -> None:
@@ -151,7 +150,7 @@ def test_150_trickling_clients_cannot_lock_out_health_and_callbacks(serve):
         slow.close()
     lifetimes = slow.lifetimes()
     assert answered_at < min(slow.closed_at.values()), "answered only after the slow clients were gone"
-    assert HEADER_TIMEOUT <= min(lifetimes) and max(lifetimes) <= HEADER_TIMEOUT + CLOSE_SLACK
+    assert min(lifetimes) >= HEADER_TIMEOUT and max(lifetimes) <= HEADER_TIMEOUT + CLOSE_SLACK
 
 
 @pytest.mark.parametrize("head, byte, bound", [

@@ -69,7 +69,8 @@ def test_bodies_are_never_in_the_database_file(tmp_path):
     store = open_db(tmp_path / "b.db")
     import_file(store, write_day_file(tmp_path / "day.json.gz", [record(i) for i in range(50)]))
     csv_path = tmp_path / "log.csv"
-    csv_path.write_text("Sid,Body,Status,ErrorCode,SentDate,AccountSid\n" + f"SM{999:032x},\"{PLANTED}, ok\",failed,30007,2026-01-14T10:00:00Z,{ACC}\n")
+    csv_path.write_text("Sid,Body,Status,ErrorCode,SentDate,AccountSid\n"
+                        f"SM{999:032x},\"{PLANTED}, ok\",failed,30007,2026-01-14T10:00:00Z,{ACC}\n")
     assert import_file(store, csv_path).inserted == 1
     store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     store.close()
@@ -81,8 +82,10 @@ def test_csv_columns_by_header_name_in_any_order(db, tmp_path):
     path = tmp_path / "Messages.csv"
     path.write_text(
         "\ufeffDate Sent, Error Code ,to,FROM,Body,status,SID,Account Sid,Direction\n"
-        f"2026-01-14 10:00:00,30006,+12025550142,+12025550100,\"multi\nline, body\",undelivered,SM{1:032x},{ACC},outbound-api\n"
-        f"\"Wed, 14 Jan 2026 11:00:00 +0000\",,+12025550143,+12025550100,hello,delivered,SM{2:032x},{ACC},outbound-api\n"
+        "2026-01-14 10:00:00,30006,+12025550142,+12025550100,\"multi\nline, body\","
+        f"undelivered,SM{1:032x},{ACC},outbound-api\n"
+        "\"Wed, 14 Jan 2026 11:00:00 +0000\",,+12025550143,+12025550100,hello,"
+        f"delivered,SM{2:032x},{ACC},outbound-api\n"
         f"2026-01-14T12:00:00-05:00,21610,+12025550144,+12025550100,hi,Failed,SM{3:032x},{ACC},outbound-api\n"
         f"\"Wed, 14 Jan 2026 13:00:00 +0000\",30007,+12025550145,+12025550100,hi,failed,SM{4:032x}\n"
         f"not a time,30007,+12025550146,+12025550100,hi,failed,SM{5:032x},{ACC},outbound-api\n",
@@ -92,7 +95,8 @@ def test_csv_columns_by_header_name_in_any_order(db, tmp_path):
     assert report.error is None and report.kind == "csv"
     assert (report.lines, report.inserted, report.bad_lines, report.bad_line_numbers) == (5, 2, 2, [6, 7])
     first = get_failure(db, f"SM{1:032x}")
-    assert (first["error_code"], first["recipient"], first["sent_at"], first["account_sid"]) == (30006, "+12025550142", 1768384800, ACC)
+    assert (first["error_code"], first["recipient"], first["sent_at"], first["account_sid"]) == (
+        30006, "+12025550142", 1768384800, ACC)
     assert get_failure(db, f"SM{3:032x}")["sent_at"] == 1768410000  # the offset is honoured
 
 
@@ -152,7 +156,8 @@ def test_progress_bar_only_when_asked(db, tmp_path, capsys):
 
 def test_demo_file_is_reproducible_and_synthetic(tmp_path):
     out = tmp_path / "demo.jsonl.gz"
-    subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_demo_export.py"), "--out", str(out)], check=True, capture_output=True)
+    subprocess.run([sys.executable, str(ROOT / "scripts" / "gen_demo_export.py"), "--out", str(out)],
+                   check=True, capture_output=True)
     assert out.read_bytes() == DEMO_FILE.read_bytes()
     codes = set()
     with gzip.open(DEMO_FILE, "rt") as lines:

@@ -16,7 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from email.utils import format_datetime
 from pathlib import Path
 
@@ -47,7 +47,8 @@ SELECT sid FROM failures WHERE status NOT IN ('failed', 'undelivered')
 
 def dump(db, first_seen: bool = True) -> list[tuple]:
     columns = "sid, account_sid, service_sid, sender, recipient, status, error_code, sent_at, updated_at, source"
-    return db.conn.execute(f"SELECT {columns}{', first_seen' if first_seen else ''} FROM failures ORDER BY sid").fetchall()
+    more = ", first_seen" if first_seen else ""
+    return db.conn.execute(f"SELECT {columns}{more} FROM failures ORDER BY sid").fetchall()
 
 
 def _lines_in(data: bytes) -> int:
@@ -61,7 +62,8 @@ def import_twice(data: bytes, name: str):
         folder = Path(folder)
         store = open_db(folder / "s.db")
         try:
-            import_file(store, write_day_file(folder / "seed.json.gz", [record(i) for i in range(SEED_SIDS)]), now=NOW - 99)
+            seed = write_day_file(folder / "seed.json.gz", [record(i) for i in range(SEED_SIDS)])
+            import_file(store, seed, now=NOW - 99)
             seeded = dump(store)
             path = folder / name
             path.write_bytes(data)
@@ -126,7 +128,7 @@ def good_times(draw):
     style = draw(st.sampled_from(["iso", "z", "naive", "space", "rfc"]))
     if style == "rfc":
         return format_datetime(moment), int(moment.timestamp())
-    utc = moment.astimezone(timezone.utc)
+    utc = moment.astimezone(UTC)
     if style == "z":
         return utc.strftime("%Y-%m-%dT%H:%M:%SZ"), int(moment.timestamp())
     if style in ("naive", "space"):
@@ -134,15 +136,17 @@ def good_times(draw):
     return moment.isoformat(), int(moment.timestamp())
 
 
-BAD_TIMES = st.sampled_from(["yesterday", "2026-13-45T00:00:00Z", "2026-01-14T25:00:00Z", "Wed, 32 Jan 2026 10:00:00 +0000",
-                             "NaN", "1768384801", "T10:00", 1768384801, 1.5, True, [], {"at": "2026-01-14"}, ["2026-01-14"]])
+BAD_TIMES = st.sampled_from(["yesterday", "2026-13-45T00:00:00Z", "2026-01-14T25:00:00Z",
+                             "Wed, 32 Jan 2026 10:00:00 +0000", "NaN", "1768384801", "T10:00", 1768384801, 1.5, True,
+                             [], {"at": "2026-01-14"}, ["2026-01-14"]])
 BAD_CODES = st.sampled_from([True, False, 30003.5, float("nan"), float("inf"), "NaN", "inf", "thirty", "30003.5", "1e5",
                              2**63, -(2**63) - 1, 10**30, [30003], {"code": 30003}, "9" * 5000,
                              -5, "-30003", 10**6, 12025550187, "12025550187", 1.2025550187e10])
 GOOD_CODES = st.integers(1, 999_999) | st.integers(1, 99999).map(str) \
     | st.integers(1, 99999).map(lambda c: f" {c} ") | st.integers(1, 99999).map(float)
 FAILED = st.sampled_from(["failed", "undelivered"])
-NOT_FAILED = st.sampled_from(["delivered", "sent", "queued", "accepted", "received", "canceled", "Failed", "FAILED", ""])
+NOT_FAILED = st.sampled_from(["delivered", "sent", "queued", "accepted", "received", "canceled", "Failed", "FAILED",
+                              ""])
 bodies = st.text(max_size=30).map(lambda t: f"{PLANTED} {t}")
 
 
@@ -153,9 +157,11 @@ def _sid(i: int) -> str:
 @st.composite
 def json_line(draw, i: int):
     """(bytes, expected outcome 'stored'/'ignored'/'bad', expected row values or None)."""
-    kind = draw(st.sampled_from(["stored", "ignored", "zero", "bad_time", "bad_code", "bad_field", "bad_json", "not_object"]))
+    kind = draw(st.sampled_from(["stored", "ignored", "zero", "bad_time", "bad_code", "bad_field", "bad_json",
+                                 "not_object"]))
     base = {"sid": _sid(i), "account_sid": ACC, "status": draw(FAILED), "body": draw(bodies), "error_code": 30003,
-            "from": "+12025550100", "to": "+12025550199", "messaging_service_sid": draw(st.none() | st.just("MG" + "4" * 32))}
+            "from": "+12025550100", "to": "+12025550199",
+            "messaging_service_sid": draw(st.none() | st.just("MG" + "4" * 32))}
     sent, epoch = draw(good_times())
     if draw(st.booleans()):
         base.update(date_sent=sent)
@@ -178,7 +184,8 @@ def json_line(draw, i: int):
         key = draw(st.sampled_from(["from", "to", "account_sid", "messaging_service_sid", "sid", "status"]))
         base[key] = draw(st.sampled_from([["+12025550100"], {"number": "+1"}, 12025550100, 10**30, True, 1.5]))
     elif kind == "bad_json":
-        return draw(st.sampled_from([b"{not json", b'{"sid": "SM1",', b"\xff\xfe\x00", b"[" * 50_000, b'{"a":' * 50_000])), "bad", None
+        broken = [b"{not json", b'{"sid": "SM1",', b"\xff\xfe\x00", b"[" * 50_000, b'{"a":' * 50_000]
+        return draw(st.sampled_from(broken)), "bad", None
     elif kind == "not_object":
         return json.dumps(draw(json_values.filter(lambda v: not isinstance(v, dict)))).encode(), "bad", None
     outcome = {"stored": "stored", "ignored": "ignored", "zero": "ignored"}.get(kind, "bad")
@@ -271,12 +278,14 @@ def csv_files(draw):
     keys = draw(st.permutations(list(COLUMN_NAMES) + draw(st.lists(st.sampled_from(EXTRA), max_size=3))))
     header = [draw(st.sampled_from(COLUMN_NAMES[k])) if k in COLUMN_NAMES else k for k in keys]
     latin = draw(st.booleans())
-    body_text = st.text(st.characters(max_codepoint=255 if latin else 0x10FFFF, exclude_categories=("Cs",)), max_size=20)
+    body_text = st.text(st.characters(max_codepoint=255 if latin else 0x10FFFF, exclude_categories=("Cs",)),
+                        max_size=20)
     terminator = draw(st.sampled_from(["\r\n", "\n"]))
     out = io.StringIO()
     # csv.writer quotes a field holding any character of its line terminator: with "\n" alone, a
     # stray "\r" in a body would go out bare (no exporter does that), so quote everything then
-    writer = csv.writer(out, lineterminator=terminator, quoting=csv.QUOTE_MINIMAL if terminator == "\r\n" else csv.QUOTE_ALL)
+    writer = csv.writer(out, lineterminator=terminator,
+                        quoting=csv.QUOTE_MINIMAL if terminator == "\r\n" else csv.QUOTE_ALL)
     writer.writerow(header)
     rows, line = [], 1
     for i in range(draw(st.integers(0, 20))):
@@ -317,7 +326,8 @@ def test_csv_exact_counts_and_rows(file, zipped):
     assert report.error is None and report.kind == "csv"
     bad = [n for n, _, outcome, _ in rows if outcome == "bad"]
     stored = {_sid(i): values for _, i, outcome, values in rows if outcome == "stored"}
-    assert (report.lines, report.bad_lines, report.failures, report.inserted) == (len(rows), len(bad), len(stored), len(stored))
+    assert (report.lines, report.bad_lines, report.failures, report.inserted) == (
+        len(rows), len(bad), len(stored), len(stored))
     assert report.bad_line_numbers == bad[: importer.BAD_LINES_SHOWN]
     assert {row[0]: (row[6], row[7]) for row in added} == stored
 
@@ -340,14 +350,16 @@ def test_csv_without_the_needed_columns_names_them(dropped, delimiter, header_on
     if not header_only:
         lines.append(delimiter.join([_sid(1), "failed", "30003", "2026-01-14T10:00:00Z", "+1"][: len(keys)]))
     report, _ = import_twice("\r\n".join(lines).encode(), "log.csv")
-    assert report.error and report.error.startswith("is neither a BulkExport day file nor a message-log CSV with the columns")
+    assert report.error
+    assert report.error.startswith("is neither a BulkExport day file nor a message-log CSV with the columns")
     wanted = {"sid": "Sid", "status": "Status", "error_code": "ErrorCode", "date_sent": "SentDate"}
     named = set(report.error.rsplit("columns ", 1)[1].split(", "))
     assert named == ({wanted[k] for k in dropped} if delimiter == "," else set(wanted.values()))
 
 
 def test_empty_file_and_header_only_are_not_errors():
-    for data in (b"", b"\xef\xbb\xbf", b"Sid,Status,ErrorCode,SentDate\r\n", b"\xef\xbb\xbfSid,Status,ErrorCode,SentDate"):
+    for data in (b"", b"\xef\xbb\xbf", b"Sid,Status,ErrorCode,SentDate\r\n",
+                 b"\xef\xbb\xbfSid,Status,ErrorCode,SentDate"):
         report, added = import_twice(data, "log.csv")
         assert (report.error, report.kind, report.lines, report.failures, added) == (None, "csv", 0, 0, [])
 
@@ -361,7 +373,8 @@ def _one_clear_line(err: str, name: str) -> None:
 
 
 @CLI
-@given(st.binary(max_size=500) | st.integers(1, len(_WHOLE) - 1).map(lambda n: _WHOLE[:n]) | st.binary(max_size=500).map(gzip.compress),
+@given(st.binary(max_size=500) | st.integers(1, len(_WHOLE) - 1).map(lambda n: _WHOLE[:n])
+       | st.binary(max_size=500).map(gzip.compress),
        st.sampled_from(["f.json.gz", "f.csv", "f"]))
 def test_cli_answers_any_file_in_one_line(monkeypatch, tmp_path, capsys, data, name):
     (tmp_path / name).write_bytes(data)
@@ -384,7 +397,8 @@ def test_cli_directory_missing_and_unopenable_paths(monkeypatch, tmp_path, capsy
     out, err = capsys.readouterr()
     lines = err.splitlines()
     assert len(lines) == 4 and "Traceback" not in err
-    for line, path, why in zip(lines, argv[:3] + argv[4:], ["Is a directory", "No such file or directory", "Not a directory", "File name too long"]):
+    whys = ["Is a directory", "No such file or directory", "Not a directory", "File name too long"]
+    for line, path, why in zip(lines, argv[:3] + argv[4:], whys, strict=True):
         assert line == f"smserror: {path}: not imported: cannot be read: {why}"
     assert out.startswith("good.json.gz: 4 lines, 4 failures (4 new")
     store = open_db(tmp_path / "import.db")
@@ -419,10 +433,11 @@ BIG_LINES = 200_000
 
 def _big_day_file(path: Path) -> Path:
     """200k BulkExport lines (1 in 4 a failure, some SIDs repeated), written in well under a second."""
-    template = ('{"account_sid": "%s", "sid": "SMbb%%030x", "from": "+12025550100", "to": "+120255501%%02d", "body": "%s",'
-                ' "status": "%%s", "error_code": %%s, "date_sent": "2026-01-14T10:%%02d:00Z", "date_updated": "2026-01-14T11:00:00Z"}\n'
-                % (ACC, PLANTED))
-    lines = (template % (i % 190_000, i % 100, "undelivered" if i % 4 == 0 else "delivered", 30000 + i % 9 if i % 4 == 0 else "null", i % 60)
+    template = (f'{{"account_sid": "{ACC}", "sid": "SMbb%030x", "from": "+12025550100", "to": "+120255501%02d", '
+                f'"body": "{PLANTED}", "status": "%s", "error_code": %s, "date_sent": "2026-01-14T10:%02d:00Z", '
+                '"date_updated": "2026-01-14T11:00:00Z"}\n')
+    lines = (template % (i % 190_000, i % 100, "undelivered" if i % 4 == 0 else "delivered",
+                         30000 + i % 9 if i % 4 == 0 else "null", i % 60)
              for i in range(BIG_LINES))
     path.write_bytes(gzip.compress("".join(lines).encode(), compresslevel=1))
     return path
@@ -444,7 +459,8 @@ def test_sigkill_mid_import_then_rerun_equals_one_clean_import(tmp_path):
     big = _big_day_file(tmp_path / "big.json.gz")
     env = dict(os.environ, SMSERROR_DB=str(tmp_path / "crash.db"))
     command = [sys.executable, "-m", "bot.cli", "import", str(big)]
-    subprocess.run([sys.executable, "-m", "bot.cli", "import", str(write_day_file(tmp_path / "seed.json.gz", [record(i) for i in range(SEED_SIDS)]))],
+    seed = write_day_file(tmp_path / "seed.json.gz", [record(i) for i in range(SEED_SIDS)])
+    subprocess.run([sys.executable, "-m", "bot.cli", "import", str(seed)],
                    env=env, cwd=tmp_path, check=True, capture_output=True)
     store = open_db(tmp_path / "crash.db")
     seeded = dump(store)
@@ -468,11 +484,13 @@ def test_sigkill_mid_import_then_rerun_equals_one_clean_import(tmp_path):
     store.close()
     rerun = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True)
     assert rerun.returncode == 0 and rerun.stderr == ""
-    assert re.match(rf"{re.escape(str(big))}: {BIG_LINES} lines, 50000 failures \(47500 new, 2500 updated, 0 unchanged\)", rerun.stdout)
+    assert re.match(rf"{re.escape(str(big))}: {BIG_LINES} lines, 50000 failures "
+                    r"\(47500 new, 2500 updated, 0 unchanged\)", rerun.stdout)
 
     clean = open_db(tmp_path / "clean.db")
     for path in (tmp_path / "seed.json.gz", big):
         assert import_file(clean, path).error is None
     crashed = open_db(tmp_path / "crash.db")
-    assert dump(crashed, first_seen=False) == dump(clean, first_seen=False) and count_failures(crashed) == SEED_SIDS + 47_500
+    assert dump(crashed, first_seen=False) == dump(clean, first_seen=False)
+    assert count_failures(crashed) == SEED_SIDS + 47_500
     assert crashed.conn.execute(INVALID_ROWS).fetchall() == []

@@ -4,10 +4,10 @@ took the callback, one digest, and a takeover within a minute of a kill -9 of th
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
-from tests.processes import RunProcess, alert_keys, callback_form, service_env, signed_callback
 from tests.fakes.slack_api import FakeSlack
+from tests.processes import RunProcess, alert_keys, callback_form, service_env, signed_callback
 
 CODES = (30033, 30034, 30032)  # account-level: each group alerts on its first failure
 
@@ -17,11 +17,12 @@ def sid(n: int) -> str:
 
 
 def digests(slack: FakeSlack) -> list:
-    return [m for m in slack.top_level() if (m.metadata or {}).get("event_payload", {}).get("key", "").startswith("digest:")]
+    return [m for m in slack.top_level()
+            if (m.metadata or {}).get("event_payload", {}).get("key", "").startswith("digest:")]
 
 
 def test_two_instances_one_leader_each_alert_once_one_digest_and_a_takeover(tmp_path, slack):
-    just_passed = (datetime.now(timezone.utc) - timedelta(minutes=5)).strftime("%H:%M")
+    just_passed = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%H:%M")
     env = service_env(tmp_path / "shared.db", slack, SMSERROR_DIGEST_AT=just_passed)
     with RunProcess(env) as a, RunProcess(env) as b:
         roles = {a.readyz()["role"], b.readyz()["role"]}

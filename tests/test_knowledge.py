@@ -100,13 +100,15 @@ ARTICLE_FACTS: dict[int, tuple[str, ...]] = {
     30007: ("spam", "opted in", "named as the sender", "STOP", "link shortener", "undelivered", "different contacts",
             "past 7 days", "30 days", "Reply 2", "18 months", "opt-outs", "payday loans", "debt relief", "cannabis",
             "snowshoeing", "location or business unit", "SMS guidelines", "Bitly", "TinyURL", "yourpractice.com/offer",
-            "registered with the A2P campaign", "redirect once", "ALL CAPS", "Do Not Disturb", "switch the contact to DND",
-            "by name or number", "copy the URL", "filtered again", "Carriers filter differently"),
+            "registered with the A2P campaign", "redirect once", "ALL CAPS", "Do Not Disturb",
+            "switch the contact to DND", "by name or number", "copy the URL", "filtered again",
+            "Carriers filter differently"),
     30008: ("no reason", "shorter", "special characters", "48 hours", "contact Support"),
     30011: ("MMS", "turn MMS", "reply by SMS", "region"),
     30023: ("daily message cap", "per registered brand", "EIN", "midnight Pacific Time", "Contact Support", "volume"),
     30024: ("registered", "in advance", "3 or more message IDs of texts marked undelivered", "Support"),
-    30032: ("verification", "US or Canadian", "Aesthetix CRM runs toll-free verification", "Contact Support", "blocked"),
+    30032: ("verification", "US or Canadian", "Aesthetix CRM runs toll-free verification", "Contact Support",
+            "blocked"),
     30033: ("campaign", "suspended", "Contact Support", "however small"),
     30034: ("approved", "24 hours", "no tests", "Contact Support", "registration and number details", "however small"),
     30037: ("outbound", "Contact Support"),
@@ -173,8 +175,8 @@ def test_codes_without_an_evidence_rule_have_none():
 CURATED = tuple(sorted((*ARTICLE_CATEGORIES, *GUIDE_CODES, 30036, 30018, 21617, 21620, 21621, 30410, 20429, 14107)))
 # The first step is what the digest and the alerts show: it must be something to do. Only verbs
 # of action; "Expect", "Remember", "Assume", "Note" and friends state, they don't act.
-IMPERATIVE_VERBS = frozenset("""ask check collect compress confirm contact correct find go have hold look make open remove
-    resend restart retry send shrink shorten slow spread stop take tell wait""".split())
+IMPERATIVE_VERBS = frozenset("""ask check collect compress confirm contact correct find go have hold look make open
+    remove resend restart retry send shrink shorten slow spread stop take tell wait""".split())
 
 
 def test_the_review_list_covers_every_curated_card():
@@ -337,7 +339,8 @@ def test_category_labels():
 # ---------------------------------------------------------------- lookup
 
 
-@pytest.mark.parametrize("text", ["30034", "Error 30034", "error  30034", "#30034", "Error: 30034", "error code 30034?", "what does twilio error 30034 mean"])
+@pytest.mark.parametrize("text", ["30034", "Error 30034", "error  30034", "#30034", "Error: 30034", "error code 30034?",
+                                  "what does twilio error 30034 mean"])
 def test_a_code_in_any_usual_wrapping_gives_its_card(text):
     result = lookup(text)
     assert result.kind == "card"

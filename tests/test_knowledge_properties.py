@@ -45,7 +45,8 @@ def test_any_text_gives_a_valid_result(text):
 
 
 @settings(max_examples=20, deadline=None)
-@given(st.text(alphabet="\x00\x07\x1b\n\r\t \u200b\u2028ab1", min_size=0, max_size=50), st.integers(min_value=1, max_value=200_000))
+@given(st.text(alphabet="\x00\x07\x1b\n\r\t \u200b\u2028ab1", min_size=0, max_size=50),
+       st.integers(min_value=1, max_value=200_000))
 def test_huge_inputs_are_clipped_before_any_work(chunk, repeat):
     text = (chunk or "a") * repeat
     _check(lookup(text), text)

@@ -13,7 +13,8 @@ from jobs.poll import AccountReport, PassReport
 from tests.fakes.server import wait_until
 from tests.fakes.teams_webhook import SECRET_QUERY
 from tests.http import post, request
-from tests.processes import RunProcess, cli as run_cli, service_env
+from tests.processes import RunProcess, service_env
+from tests.processes import cli as run_cli
 from tests.test_run_e2e import settings_for
 from tests.test_slack_http import slash_body
 

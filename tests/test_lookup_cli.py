@@ -96,7 +96,8 @@ def _smserror(*args):
 
 
 def test_as_a_real_command_exit_codes_and_json():
-    found, unknown, usage, as_json = _smserror("30007"), _smserror("99999"), _smserror(), _smserror("landline", "--json")
+    found, unknown, usage = _smserror("30007"), _smserror("99999"), _smserror()
+    as_json = _smserror("landline", "--json")
     assert (found.returncode, unknown.returncode, usage.returncode, as_json.returncode) == (0, 1, 2, 0)
     assert "Message filtered" in found.stdout
     assert "Traceback" not in usage.stderr and usage.stderr.startswith("usage:")

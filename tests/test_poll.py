@@ -10,7 +10,6 @@ import sys
 import time
 from pathlib import Path
 
-
 from bot import cli
 from bot.settings import Settings
 from jobs.poll import run_poll_pass
@@ -153,7 +152,8 @@ def test_503_is_retried_and_then_gives_up_cleanly(db, twilio, caplog):
         report = poll(db, twilio, NOW + 60)
     assert not report.ok and "HTTP 503" in report.accounts[0].error
     assert [r.getMessage() for r in caplog.records if r.name == "smserror.poll"] == [
-        f"poll of {MAIN_SID} failed: Twilio answered HTTP 503; its window stays at 2027-01-15T09:00:00Z, the next pass re-reads it"
+        f"poll of {MAIN_SID} failed: Twilio answered HTTP 503; its window stays at 2027-01-15T09:00:00Z, "
+        "the next pass re-reads it"
     ]
     after = get_poll_state(db, MAIN_SID)
     assert (after["last_pass_at"], after["last_sweep_at"]) == (state["last_pass_at"], state["last_sweep_at"])

@@ -38,7 +38,7 @@ from tests.test_poll import cli_env, run_cli
 from tests.test_run_e2e import CHANNEL, PATIENT, PUBLIC, SERVICE_SID, alerts_in, callback, settings_for
 from tests.test_slack_http import SECRET as SLACK_SIGNING_SECRET
 from tests.test_slack_http import signed, slash_body
-from tests.test_socket_mode import slack_sm, slash_payload  # noqa: F401 - slack_sm is a fixture
+from tests.test_socket_mode import slash_payload
 from tests.test_teams_outgoing import SECRET as TEAMS_OUTGOING_SECRET
 from tests.test_teams_outgoing import activity, sign
 
@@ -178,7 +178,10 @@ def test_no_body_number_or_secret_leaks_anywhere(twilio, slack_sm, teams, start_
     assert NUMBER in csv_text  # the one place a full number belongs (besides the store)
     seen.add("the hygiene CSV file", csv_text)
 
-    number_allowed = (lambda where: where.startswith("SQLite file") or where == "the hygiene CSV file")
+
+    def number_allowed(where: str) -> bool:
+        return where.startswith("SQLite file") or where == "the hygiene CSV file"
+
     leaks = (seen.leaks("message body", {"marker word": MARKER})
              + seen.leaks("full phone number", {f"form {form}": form for form in NUMBER_FORMS}, number_allowed,
                          squeeze=True)
@@ -209,7 +212,8 @@ def sub_callback(service_url: str, token: str, code: int, sid: str):
     form = {"MessageSid": sid, "AccountSid": SUB, "MessagingServiceSid": SERVICE_SID, "From": "+12025550100",
             "To": NUMBER, "Body": BODY, "MessageStatus": "failed", "ErrorCode": str(code), "ApiVersion": "2010-04-01"}
     signature = RequestValidator(token).compute_signature(PUBLIC + "/twilio/status", form)
-    return requests.post(service_url + "/twilio/status", data=form, headers={"X-Twilio-Signature": signature}, timeout=5)
+    return requests.post(service_url + "/twilio/status", data=form, headers={"X-Twilio-Signature": signature},
+                         timeout=5)
 
 
 def alert_key(alert) -> str:

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -45,18 +45,21 @@ def settings_for(twilio, slack, teams, **overrides) -> Settings:
 
 
 def alerts_in(slack: FakeSlack) -> list:
-    return [m for m in slack.top_level(CHANNEL) if (m.metadata or {}).get("event_payload", {}).get("key", "").startswith("alert:")]
+    return [m for m in slack.top_level(CHANNEL)
+            if (m.metadata or {}).get("event_payload", {}).get("key", "").startswith("alert:")]
 
 
 def digests_in(slack: FakeSlack) -> list:
-    return [m for m in slack.top_level(CHANNEL) if (m.metadata or {}).get("event_payload", {}).get("key", "").startswith("digest:")]
+    return [m for m in slack.top_level(CHANNEL)
+            if (m.metadata or {}).get("event_payload", {}).get("key", "").startswith("digest:")]
 
 
 def callback(service_url: str, code: int, sid: str) -> requests.Response:
     form = {"MessageSid": sid, "AccountSid": MAIN_SID, "MessagingServiceSid": SERVICE_SID, "From": "+12025550100",
             "To": PATIENT, "MessageStatus": "undelivered", "ErrorCode": str(code), "ApiVersion": "2010-04-01"}
     signature = RequestValidator(AUTH_TOKEN).compute_signature(PUBLIC + "/twilio/status", form)
-    return requests.post(service_url + "/twilio/status", data=form, headers={"X-Twilio-Signature": signature}, timeout=5)
+    return requests.post(service_url + "/twilio/status", data=form, headers={"X-Twilio-Signature": signature},
+                         timeout=5)
 
 
 def test_30033_status_callback_reaches_slack_and_teams(fakes, start_service):
@@ -88,7 +91,7 @@ def test_30033_seen_by_polls_raises_exactly_one_alert(fakes, start_service):
 
 def test_missed_morning_digest_arrives_once_even_across_a_restart(fakes, start_service):
     twilio, slack, teams = fakes
-    just_passed = (datetime.now(timezone.utc) - timedelta(minutes=5)).time().replace(second=0, microsecond=0)
+    just_passed = (datetime.now(UTC) - timedelta(minutes=5)).time().replace(second=0, microsecond=0)
     settings = settings_for(twilio, slack, teams, digest_at=just_passed)
     first = start_service(settings, keep_digest_time=True)
     assert slack.wait_for(lambda: digests_in(slack), timeout=5)

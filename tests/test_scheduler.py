@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time as _time
-from datetime import datetime, time, timedelta, timezone
+from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -27,7 +27,7 @@ from storage.db import open_db
 from tests.test_digest import RecordingDestination, add_failure
 
 NY = ZoneInfo("America/New_York")
-UTC = timezone.utc
+UTC = UTC
 
 
 def utc(text: str) -> datetime:
@@ -137,15 +137,18 @@ def test_a_digest_missed_by_a_restart_goes_out_once(tmp_path):
     assert outcome.report.window_text == "Sun 8 Mar 08:00 – Mon 9 Mar 08:00 EDT"
     assert (outcome.report.start, outcome.report.end) == (int(utc("2026-03-08T12:00").timestamp()),
                                                           int(utc("2026-03-09T12:00").timestamp()))
-    assert [i.dedupe_key for i in slack.sent] == ["digest:daily:2026-03-09@slack", "digest:daily:2026-03-09:fixes@slack"]
+    assert [i.dedupe_key for i in slack.sent] == ["digest:daily:2026-03-09@slack",
+                                                  "digest:daily:2026-03-09:fixes@slack"]
     assert [i.kind for i in teams.sent] == ["digest", "digest-fixes"], "the post, then its fixes"
     db.close()
 
     # restart again a minute later (a new connection, as after a process restart): nothing more
     db = open_db(settings.db_path)
-    assert run_due_digest(db, settings.digest_at, settings.tz, now=back + timedelta(minutes=1), destinations=[slack, teams]) is None
+    assert run_due_digest(db, settings.digest_at, settings.tz, now=back + timedelta(minutes=1),
+                          destinations=[slack, teams]) is None
     # and the cron job firing for the same period later is a no-op too
-    assert run_due_digest(db, settings.digest_at, settings.tz, now=back + timedelta(hours=1), destinations=[slack, teams]) is None
+    assert run_due_digest(db, settings.digest_at, settings.tz, now=back + timedelta(hours=1),
+                          destinations=[slack, teams]) is None
     assert len(slack.sent) == 2 and len(teams.sent) == 2
     assert [r["period"] for r in digest_runs.recent(db)] == ["daily:2026-03-09"]
     # the next day's digest is its own period

@@ -68,7 +68,8 @@ def test_help_lists_every_subcommand_with_an_example(service, text):
 
 def test_top_ranks_codes_with_counts_change_and_first_step(service):
     db, now = service.pipeline.store.get(), int(time.time())
-    store(db, [failure(30007, now - HOUR - i) for i in range(5)] + [failure(21610, now - 2 * HOUR - i) for i in range(2)]
+    store(db, [failure(30007, now - HOUR - i) for i in range(5)]
+          + [failure(21610, now - 2 * HOUR - i) for i in range(2)]
           + [failure(30007, now - 30 * HOUR - i) for i in range(3)] + [failure(30005, now - 40 * HOUR)]
           + [failure(30003, now - 4 * 86400)], now)
 

@@ -21,7 +21,8 @@ SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
 @pytest.fixture
 def server(start_service, slack):
     settings = Settings(
-        slack_signing_secret=SECRET, slack_bot_token="xoxb-test", slack_channel="C123", slack_api_url=slack.url + "/api/"
+        slack_signing_secret=SECRET, slack_bot_token="xoxb-test", slack_channel="C123",
+        slack_api_url=slack.url + "/api/",
     )
     return start_service(settings)
 

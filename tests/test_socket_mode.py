@@ -12,30 +12,24 @@ import logging
 import socket
 import threading
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from bot.settings import Settings
 from tests.fakes.server import wait_until
 from tests.fakes.slack_api import TOKEN
-from tests.fakes.slack_socket import APP_TOKEN, FakeSlackWithSocketMode
+from tests.fakes.slack_socket import APP_TOKEN
 from tests.http import get
 
 CHANNEL = "C0OPS"
-
-
-@pytest.fixture
-def slack_sm():
-    with FakeSlackWithSocketMode() as fake:
-        yield fake
 
 
 def socket_settings(api_url: str, **overrides) -> Settings:
     values = dict(
         slack_bot_token=TOKEN, slack_app_token=APP_TOKEN, slack_channel=CHANNEL, slack_api_url=api_url,
         # no signing secret: Socket Mode alone. A digest time two hours away: no start-up digest
-        digest_at=(datetime.now(timezone.utc) + timedelta(hours=2)).time().replace(second=0, microsecond=0),
+        digest_at=(datetime.now(UTC) + timedelta(hours=2)).time().replace(second=0, microsecond=0),
     )
     values.update(overrides)
     return Settings(**values)
@@ -133,9 +127,10 @@ def test_connects_once_slack_is_back(start_service, slack_sm, caplog):
     start_service(socket_settings(slack_sm.api_url))
     assert slack_sm.socket.wait_connected(6), "no retry after Slack came back"
     assert len(slack_sm.requests_to("/api/apps.connections.open")) == 2
-    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING and "smserror.service" != r.name]
+    warnings = [r for r in caplog.records if r.levelno >= logging.WARNING and r.name != "smserror.service"]
     assert len(warnings) == 1 and "service_unavailable" in warnings[0].getMessage()  # one line, not one per layer
-    envelope_id = slack_sm.socket.send_envelope("slash_commands", slash_payload("opted out", slack_sm.response_url("c")))
+    envelope_id = slack_sm.socket.send_envelope("slash_commands",
+                                                slash_payload("opted out", slack_sm.response_url("c")))
     assert "21610" in json.dumps(slack_sm.socket.ack(envelope_id))
 
 

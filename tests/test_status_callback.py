@@ -10,7 +10,7 @@ from twilio.request_validator import RequestValidator
 
 from bot.settings import Settings
 from bot.twilio_status import MalformedForm, handle_status_callback, parse_form
-from storage.failures import upsert_failures, count_failures, get_failure
+from storage.failures import count_failures, get_failure, upsert_failures
 
 TOKEN = "callback-token-0123456789abcdef01"
 SUB_TOKEN = "subaccount-token-abcdef0123456789"
@@ -23,7 +23,8 @@ ACC = "AC" + "e" * 32
 def form(status="undelivered", code="30003", sid=SID, **extra):
     values = {
         "MessageSid": sid, "SmsSid": sid, "AccountSid": ACC, "MessagingServiceSid": "MG" + "f" * 32,
-        "From": "+12025550100", "To": "+12025550142", "MessageStatus": status, "SmsStatus": status, "ApiVersion": "2010-04-01",
+        "From": "+12025550100", "To": "+12025550142", "MessageStatus": status, "SmsStatus": status,
+        "ApiVersion": "2010-04-01",
     }
     if code is not None:
         values["ErrorCode"] = code
@@ -132,6 +133,7 @@ def test_over_http(callback_server):
     ok = requests.post(url, data=values, headers={"X-Twilio-Signature": sign(values)}, timeout=5)
     again = requests.post(url, data=values, headers={"X-Twilio-Signature": sign(values)}, timeout=5)
     forged = requests.post(url, data=values, headers={"X-Twilio-Signature": "forged"}, timeout=5)
-    garbage = requests.post(url, data=b"\xff\xfe\x00", headers={"Content-Type": "application/x-www-form-urlencoded"}, timeout=5)
+    garbage = requests.post(url, data=b"\xff\xfe\x00", headers={"Content-Type": "application/x-www-form-urlencoded"},
+                            timeout=5)
     assert (ok.status_code, again.status_code, forged.status_code, garbage.status_code) == (200, 200, 403, 400)
     assert count_failures(db) == 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
 
@@ -89,7 +90,8 @@ def test_body_and_unknown_keys_never_reach_the_file(tmp_path):
 
 
 def test_big_batch_with_duplicates_in_one_call(db):
-    rows = [msg(sid=f"SM{i:032x}", sent=NOW - i) for i in range(5000)] + [msg(sid=f"SM{i:032x}", sent=NOW - i) for i in range(0, 5000, 7)]
+    rows = ([msg(sid=f"SM{i:032x}", sent=NOW - i) for i in range(5000)]
+            + [msg(sid=f"SM{i:032x}", sent=NOW - i) for i in range(0, 5000, 7)])
     result = upsert_failures(db, rows, "import", NOW, keep_new=False)
     assert (result.inserted, result.updated, result.unchanged, result.new) == (5000, 0, 715, [])
     assert count_failures(db) == 5000
@@ -102,10 +104,8 @@ def test_failed_transaction_rolls_back(db):
         yield msg(sid="SM" + "c" * 32)
         raise OSError("disk went away")
 
-    try:
+    with contextlib.suppress(OSError):
         upsert_failures(db, rows(), "import", NOW)
-    except OSError:
-        pass
     assert count_failures(db) == 0
     assert upsert_failures(db, [msg()], "import", NOW).inserted == 1  # the connection is usable again
 
@@ -117,7 +117,8 @@ def test_poll_state_moves_only_on_success(db):
     assert (state["last_pass_at"], state["last_sweep_at"], state["last_error"]) == (NOW, NOW, "Twilio timed out")
     record_pass_ok(db, ACC, pass_at=NOW + 60, swept=False, ok_at=NOW + 61)
     state = get_poll_state(db, ACC)
-    assert (state["last_pass_at"], state["last_sweep_at"], state["last_error"], state["friendly_name"]) == (NOW + 60, NOW, None, "Main")
+    assert (state["last_pass_at"], state["last_sweep_at"], state["last_error"], state["friendly_name"]) == (
+        NOW + 60, NOW, None, "Main")
 
 
 EVENTS = st.lists(

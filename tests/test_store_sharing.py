@@ -25,8 +25,7 @@ from storage.migrations import MIGRATIONS
 from tests.fakes.server import wait_until
 from tests.fakes.slack_api import FakeSlack
 from tests.fakes.twilio_api import MAIN_SID
-from tests.processes import (REPO, SERVICE_SID, RunProcess, alert_keys, callback_form, cli, service_env,
-                             signed_callback)
+from tests.processes import REPO, SERVICE_SID, RunProcess, alert_keys, callback_form, cli, service_env, signed_callback
 from tests.test_import import record, write_day_file
 
 ROUNDS = 3
@@ -194,7 +193,7 @@ def one_round(folder: Path, round_no: int, slack: FakeSlack, twilio_url: str) ->
     poster.join()
     stop.touch()
 
-    for args, result in zip(SIDE_COMMANDS, done):
+    for args, result in zip(SIDE_COMMANDS, done, strict=True):
         assert result.returncode == 0 and "Traceback" not in result.stderr, (args, result.stderr)
     assert "20 failures (20 new, 0 updated, 0 unchanged)" in done[1].stdout, done[1].stdout
     for reader in reading:
@@ -240,7 +239,8 @@ for line in sys.stdin:
             codes.append(cli.main(["digest", "--dry-run"]))
         else:
             db = open_db(store)
-            codes.append(0 if db.execute("SELECT count(*) FROM failures").fetchone() == (0,) and schema_version(db) else 1)
+            empty = db.execute("SELECT count(*) FROM failures").fetchone() == (0,)
+            codes.append(0 if empty and schema_version(db) else 1)
             db.close()
     print("done", *codes, flush=True)
 """
@@ -265,7 +265,8 @@ def test_six_processes_opening_a_fresh_store_at_once_migrate_it_once(tmp_path):
             for opener in openers:
                 lines = iter(opener.stdout.readline, "")
                 answer = next((line.split() for line in lines if line.startswith("done ")), None)
-                assert answer == ["done"] + ["0"] * len(stores), (race, answer, answer or opener.communicate(timeout=10))
+                assert answer == ["done"] + ["0"] * len(stores), (race, answer,
+                                                                  answer or opener.communicate(timeout=10))
             for store in stores:
                 check_fresh_store(store)
     finally:

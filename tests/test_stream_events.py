@@ -40,7 +40,8 @@ def test_the_migration_keeps_every_failure_and_index_and_admits_event_as_a_sourc
     assert schema_version(db) == len(MIGRATIONS)
     row = get_failure(db, "SM1")
     assert (row["error_code"], row["sent_at"], row["first_seen"], row["source"]) == (30003, 10, 12, "poll")
-    indexes = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'failures'")}
+    indexes = {r[0] for r in db.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name = 'failures'")}
     assert {"failures_by_time", "failures_by_code"} <= indexes
     upsert_failures(db, [{"sid": "SM2", "account_sid": "AC1", "status": "undelivered", "error_code": 30005,
                           "sent_at": NOW}], "event", NOW)

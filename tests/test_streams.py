@@ -99,7 +99,8 @@ def test_a_subscription_lacking_a_type_gets_it_added(monkeypatch, tmp_path, caps
     client.events.v1.subscriptions.create(description="by hand", sink_sid=sink.sid,
                                           types=[{"type": "com.twilio.messaging.message.failed", "schema_version": 3}])
     assert streams(monkeypatch, tmp_path, twilio, events, "status") == 1
-    assert capsys.readouterr().out.rstrip().endswith("(failed), lacks undelivered: not active (run `smserror streams setup`)")
+    assert capsys.readouterr().out.rstrip().endswith(
+        "(failed), lacks undelivered: not active (run `smserror streams setup`)")
 
     assert streams(monkeypatch, tmp_path, twilio, events, "setup") == 0
     assert "added undelivered" in capsys.readouterr().out

@@ -50,7 +50,7 @@ def deliver(service, url: str, headers: dict, body: bytes) -> requests.Response:
 def failures(service) -> list[dict]:
     cursor = service.pipeline.store.get().execute("SELECT * FROM failures ORDER BY sid")
     names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row)) for row in cursor]
+    return [dict(zip(names, row, strict=True)) for row in cursor]
 
 
 def queued_alerts(service) -> int:

@@ -26,7 +26,7 @@ from tests.surfaces import (
     section,
     text_block,
 )
-from tests.test_digest import AC1, AC2, DAY, END, H, NY, add_failure
+from tests.test_digest import AC1, AC2, DAY, END, NY, H, add_failure
 from tests.view_samples import DIGEST, quiet_day, several_accounts
 
 TITLE = "Daily SMS failure digest · Mon 9 Mar 2026"

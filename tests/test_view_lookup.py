@@ -144,7 +144,8 @@ def _cards_to_check() -> list[knowledge.CodeInfo]:
     """Every curated card (ours: the long ones) and the longest card from Twilio's dictionary."""
     cards = knowledge._knowledge().cards.values()
     curated = [info for info in cards if info.source != "dictionary"]
-    longest = max((info for info in cards if info.source == "dictionary"), key=lambda info: len(text.text(card_view(info))))
+    longest = max((info for info in cards if info.source == "dictionary"),
+                  key=lambda info: len(text.text(card_view(info))))
     return [*curated, longest]
 
 

@@ -246,7 +246,8 @@ def test_run_alerts_on_a_burst_of_forged_callbacks(twilio, slack, teams, start_s
     service = start_service(settings_for(twilio, slack, teams, public_url="https://smserror.example.org/twilio/status"))
     for n in range(BURST):
         form = f"MessageSid=SM{n:032x}&MessageStatus=undelivered&ErrorCode=30007".encode()
-        assert post(service.url + "/twilio/status", form, {"X-Twilio-Signature": "c2lnbmVkIGZvciBhbm90aGVy"}).status == 403
+        forged = {"X-Twilio-Signature": "c2lnbmVkIGZvciBhbm90aGVy"}
+        assert post(service.url + "/twilio/status", form, forged).status == 403
     assert slack.wait_for(lambda: slack.top_level(CHANNEL), timeout=10)
     [alert] = slack.top_level(CHANNEL)
     assert "https://smserror.example.org/twilio/status/twilio/status" in everything(alert)

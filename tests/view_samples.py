@@ -8,18 +8,18 @@ from __future__ import annotations
 
 import copy
 
-from jobs.views.alerts import alert_view, examples_view, reply_view, resolved_view
-from jobs.views.digest import digest_view, fixes_view
 from jobs import overview
 from jobs.rules import DEFAULT_RULES
+from jobs.views.alerts import alert_view, examples_view, reply_view, resolved_view
 from jobs.views.commands import code_examples_view, help_view, status_view, top_view
+from jobs.views.digest import digest_view, fixes_view
 from jobs.views.home import home_view
 from jobs.views.lookup import card_view, lookup_view
-from storage.db import open_db
-from storage.failures import upsert_failures
 from jobs.views.model import View
 from jobs.views.watch import watch_view, working_again_view
 from jobs.watch import callbacks_trouble, twilio_trouble
+from storage.db import open_db
+from storage.failures import upsert_failures
 from storage.knowledge import CodeInfo, Evidence, LookupResult, lookup
 from tests.test_digest import AC1, AC2
 

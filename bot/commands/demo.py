@@ -20,7 +20,8 @@ DAY = 86400
 
 
 def add_parser(sub):
-    return sub.add_parser("demo", help="offline demo on a bundled synthetic export: the digest and alerts it would post")
+    return sub.add_parser("demo",
+                          help="offline demo on a bundled synthetic export: the digest and alerts it would post")
 
 
 def run(args) -> int:

@@ -12,8 +12,8 @@ from bot.destinations import build_destinations
 from bot.emit.text import text
 from bot.settings import Settings
 from jobs.digest import build_window_report, parse_since, run_window_digest
-from jobs.views.digest import digest_view
 from jobs.rules import load_rules
+from jobs.views.digest import digest_view
 from storage.db import open_db
 
 
@@ -42,7 +42,7 @@ def run(args) -> int:
     seconds, label = args.since
     settings = Settings.from_env()
     printing = args.dry_run or args.json
-    destinations = None if printing else build_destinations(settings)  # refuses before the store is touched
+    destinations = [] if printing else build_destinations(settings)  # refuses before the store is touched
     db = open_db(settings.db_path)
     try:
         if printing:
@@ -52,7 +52,8 @@ def run(args) -> int:
             else:
                 sys.stdout.write(text(digest_view(report.to_dict(), full=True)))
             return 0
-        outcome = run_window_digest(db, settings.tz, seconds, label, destinations, rules=load_rules(settings.rules_path))
+        outcome = run_window_digest(db, settings.tz, seconds, label, destinations,
+                                    rules=load_rules(settings.rules_path))
     finally:
         db.close()
     delivery = outcome.delivery

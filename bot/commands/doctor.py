@@ -25,7 +25,8 @@ from bot.twilio_events import EVENTS_PATH
 from bot.twilio_status import STATUS_PATH
 from jobs.scheduler import next_digest
 from jobs.twilio_client import TwilioAuthError, describe_error, make_client
-from storage.db import BUSY_TIMEOUT_MS, describe_error as describe_store_error
+from storage.db import BUSY_TIMEOUT_MS
+from storage.db import describe_error as describe_store_error
 from storage.migrations import MIGRATIONS
 
 # The bot scopes manifest.yml asks for (tests/test_manifest.py holds them equal), each used here:
@@ -280,8 +281,9 @@ def teams_check(url: str) -> Check:
     secure = parts.scheme == "https" or host in _LOOPBACK
     signed = "sig=" in parts.query
     if not (secure and _WORKFLOWS_PATH.search(parts.path) and signed):
-        return Check("Teams webhook", False, f"TEAMS_WEBHOOK_URL (on {host}) does not look like a Workflows webhook URL "
-                                             "(https, …/workflows/…/triggers/manual/paths/invoke?…&sig=…)",
+        return Check("Teams webhook", False,
+                     f"TEAMS_WEBHOOK_URL (on {host}) does not look like a Workflows webhook URL "
+                     "(https, …/workflows/…/triggers/manual/paths/invoke?…&sig=…)",
                      "copy the URL again from the workflow's trigger, whole")
     return Check("Teams webhook", True, f"TEAMS_WEBHOOK_URL is a Workflows webhook URL on {host}")
 

@@ -37,13 +37,14 @@ def add_parser(sub):
     parser.add_argument("codes", nargs="*", type=_code, metavar="CODE",
                         help="only these codes (default: every code Support asks examples for)")
     parser.add_argument("--csv", nargs="?", const="-", metavar="FILE",
-                        help="write code, number, message ID, status, sent at, account (FULL numbers) to FILE, or stdout")
+                        help="write code, number, message ID, status, sent at, account (FULL numbers) "
+                             "to FILE, or stdout")
     return parser
 
 
 def run(args) -> int:
     codes = list(dict.fromkeys(args.codes)) or list(knowledge.evidence_codes())
-    rules = {code: knowledge.get(code).evidence for code in codes}
+    rules = {code: rule for code in codes if (card := knowledge.get(code)) and (rule := card.evidence)}
     settings = Settings.from_env()
     db = open_db(settings.db_path)
     end = int(time.time())

@@ -14,13 +14,14 @@ import os
 import stat
 import sys
 import time
-from typing import Callable, TextIO
+from collections.abc import Callable
+from typing import TextIO
 
-from jobs.views.digest import hygiene_line
-from bot.settings import Settings
 from bot.commands.digest import since_arg
+from bot.settings import Settings
 from jobs.digest import hygiene_summary
 from jobs.hygiene import hygiene_rows, write_csv
+from jobs.views.digest import hygiene_line
 from storage.db import open_db
 from storage.digest_queries import account_names
 

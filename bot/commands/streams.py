@@ -48,8 +48,8 @@ def run(args) -> int:
     destination = settings.public_url + EVENTS_PATH
     main = make_client(settings.twilio)
     outcome = streams.Outcome()
-    accounts = streams.accounts(settings, main, lambda sid, token: make_client(settings.twilio, as_account=(sid, token)),
-                                outcome)
+    accounts = streams.accounts(settings, main,
+                                lambda sid, token: make_client(settings.twilio, as_account=(sid, token)), outcome)
     store = functools.cache(lambda: LocalDb(settings.db_path))
     if args.action == "status":
         streams.status(accounts, destination, outcome)

@@ -62,7 +62,8 @@ def section_items(section: Section, *, headline: dict[str, Any] | None = None) -
               for n, line in enumerate(section.lines)]
     if section.facts:
         items.append({"type": "FactSet", "facts": [
-            {"title": _fact_title(f.label), "value": clip(markdown(f.value) or "—", TEXT_LIMIT)} for f in section.facts]})
+            {"title": _fact_title(f.label), "value": clip(markdown(f.value) or "—", TEXT_LIMIT)}
+            for f in section.facts]})
     # one TextBlock per step and per SID: Teams shows "\r" (or one "\n") as no line break at all
     items += [text_block(f"{n}. {markdown(step)}", spacing="None") for n, step in enumerate(section.steps, 1)]
     items += [text_block(mono, fontType="Monospace", spacing="None") for mono in section.mono]

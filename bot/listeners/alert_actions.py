@@ -15,21 +15,22 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import sqlite_utils
 from slack_bolt import App, Respond
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from jobs.views.actions import ActionId
 from bot.emit.slack import blocks
-from jobs.views.alerts import alert_view, examples_view, read_snooze_value
-from jobs import alerts
 from bot.listeners.acks import ack_only, button_value
 from bot.listeners.deps import ListenerDeps
+from jobs import alerts
 from jobs.rules import Rules
+from jobs.views.actions import ActionId
+from jobs.views.alerts import alert_view, examples_view, read_snooze_value
 
 log = logging.getLogger("smserror.alert_actions")
 
@@ -120,6 +121,7 @@ def register(app: App, deps: ListenerDeps) -> None:
     actions = AlertActions(deps.store, deps.rules)
     app.action(ActionId.ALERT_ACK.value)(
         ack=ack_only, lazy=[lambda body, respond: on_acknowledge(body, respond, actions)])
-    app.action(ActionId.ALERT_SNOOZE.value)(ack=ack_only, lazy=[lambda body, respond: on_snooze(body, respond, actions)])
+    app.action(ActionId.ALERT_SNOOZE.value)(
+        ack=ack_only, lazy=[lambda body, respond: on_snooze(body, respond, actions)])
     app.action(ActionId.ALERT_EXAMPLES.value)(
         ack=ack_only, lazy=[lambda body, client, respond: on_examples(body, client, respond, actions)])

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import re
 
-from bot.listeners.acks import ack_only, button_value
-from bot.listeners.deps import ListenerDeps
 from slack_bolt import App, Respond
 
-from jobs.views.actions import ActionId
 from bot.emit.slack import blocks
+from bot.listeners.acks import ack_only, button_value
+from bot.listeners.deps import ListenerDeps
+from jobs.views.actions import ActionId
 from jobs.views.lookup import card_view
 from storage.knowledge import get
 

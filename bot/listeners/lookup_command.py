@@ -7,11 +7,11 @@ request to Slack, nothing that can time out after the user hit enter.
 
 from __future__ import annotations
 
-from bot.listeners import subcommands
-from bot.listeners.deps import ListenerDeps
 from slack_bolt import Ack, App
 
 from bot.emit.slack import to_dicts
+from bot.listeners import subcommands
+from bot.listeners.deps import ListenerDeps
 from jobs.views.lookup import lookup_view
 from storage.knowledge import lookup
 

@@ -16,11 +16,11 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from bot.listeners.deps import ListenerDeps
 from jobs import overview
 from jobs.digest import parse_since
 from jobs.views.commands import code_examples_view, help_view, message_view, status_view, top_view
 from jobs.views.model import View
-from bot.listeners.deps import ListenerDeps
 from storage.db import StoreError
 
 log = logging.getLogger("smserror.commands")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from jobs.views.alerts import alert_view, reply_view, resolved_view
@@ -10,7 +11,7 @@ from jobs.views.model import View
 from jobs.views.watch import watch_view, working_again_view
 
 # outbox kind -> the view of its payload
-BY_KIND = {
+BY_KIND: dict[str, Callable[[dict[str, Any]], View]] = {
     "alert": alert_view,
     "alert-edit": alert_view,
     "alert-reply": reply_view,

@@ -16,8 +16,21 @@ from typing import Any
 from jobs.rules import SNOOZE_CHOICES
 from jobs.views.actions import ActionId
 from jobs.views.digest import account_name
-from jobs.views.model import (Action, Code, Fact, Line, Link, Mention, Option, Section, Strong, Time, View,
-                              account_label, line)
+from jobs.views.model import (
+    Action,
+    Code,
+    Fact,
+    Line,
+    Link,
+    Mention,
+    Option,
+    Section,
+    Strong,
+    Time,
+    View,
+    account_label,
+    line,
+)
 
 MAX_STEPS = 5
 MAX_FLEET_ACCOUNTS = 20
@@ -185,7 +198,8 @@ def reply_view(report: dict[str, Any]) -> View:
         where = f", in {clinics(len(report['accounts']))}" if report["kind"] == "fleet" else ""
         text = line(f"+{new} more failure{'s' if new != 1 else ''}, {report['count']} in all{where}.")
     if latest:
-        text += line(" Latest ", Code(latest["sid"]), f" to {latest['recipient']} ", Time(latest.get("sent_at") or 0), ".")
+        text += line(" Latest ", Code(latest["sid"]), f" to {latest['recipient']} ",
+                     Time(latest.get("sent_at") or 0), ".")
     return View(title=headline(report), header=False, sections=(Section(lines=(text,)),),
                 fallback=f"{report['title']} ({report['error_code']}): {report['count']} failures")
 

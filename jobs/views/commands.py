@@ -21,7 +21,8 @@ MAX_ALERTS = 10
 USAGE = (
     ("30007", "what a Twilio error code means and how to fix it"),
     ("opted out", "search the codes by words"),
-    ("top 7d", "the most frequent codes of the last 24h (the default) or 7d, with the change against the window before"),
+    ("top 7d", "the most frequent codes of the last 24h (the default) or 7d, "
+               "with the change against the window before"),
     ("status", "when each Twilio account was last read, the delivery backlog and the open alerts"),
     ("examples 30007", "the latest failed messages with a code: SIDs and masked numbers, for Support"),
     ("help", "this list"),

@@ -12,8 +12,15 @@ from __future__ import annotations
 from typing import Any
 
 from jobs.views.alerts import alert_actions, what_happened
-from jobs.views.commands import (accounts_section, alert_icon, alert_state, alerts_title, delivery_section,
-                                 more_alerts, top_sections)
+from jobs.views.commands import (
+    accounts_section,
+    alert_icon,
+    alert_state,
+    alerts_title,
+    delivery_section,
+    more_alerts,
+    top_sections,
+)
 from jobs.views.model import Code, Link, Section, Time, View, account_label, line
 
 MAX_ALERTS = 8

@@ -10,8 +10,7 @@ markup and limits, so a view builder never escapes, clips or formats a time itse
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Union
+from datetime import UTC, datetime
 
 
 @dataclass(frozen=True)
@@ -44,7 +43,7 @@ class Mention:
     user_id: str
 
 
-Span = Union[str, Code, Strong, Time, Link, Mention]
+Span = str | Code | Strong | Time | Link | Mention
 Line = tuple[Span, ...]
 
 
@@ -109,7 +108,7 @@ def utc_text(epoch: int | None) -> str:
     """How a Time reads where a surface has no date tokens (Teams, text, fallbacks)."""
     if not epoch:
         return "—"
-    return datetime.fromtimestamp(int(epoch), timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%d %H:%M UTC")
 
 
 def plain(spans: Line) -> str:

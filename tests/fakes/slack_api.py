@@ -23,6 +23,7 @@ Slack's documented delivery behaviour allows, for chat.postMessage:
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import threading
@@ -240,10 +241,8 @@ def _params(request: Request) -> dict:
             data.setdefault(name, values[-1])
         for name in ("blocks", "metadata", "attachments"):
             if isinstance(data.get(name), str):
-                try:
+                with contextlib.suppress(ValueError):
                     data[name] = json.loads(data[name])
-                except ValueError:
-                    pass
     return data
 
 

@@ -51,7 +51,7 @@ class FakeSocketMode:
         host, port = self._server.socket.getsockname()[:2]
         return f"ws://{host}:{port}/link"
 
-    def start(self) -> "FakeSocketMode":
+    def start(self) -> FakeSocketMode:
         self._thread.start()
         return self
 
@@ -59,7 +59,7 @@ class FakeSocketMode:
         self._server.shutdown()
         self._thread.join(timeout=5)
 
-    def __enter__(self) -> "FakeSocketMode":
+    def __enter__(self) -> FakeSocketMode:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -129,7 +129,7 @@ class FakeSlackWithSocketMode(FakeSlack):
         self.app_token = app_token
         self.socket = FakeSocketMode()
 
-    def start(self) -> "FakeSlackWithSocketMode":
+    def start(self) -> FakeSlackWithSocketMode:
         self.socket.start()
         super().start()
         return self

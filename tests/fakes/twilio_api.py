@@ -233,7 +233,8 @@ class FakeTwilioAPI(FakeServer):
                 return _error(400, 20001, "Invalid PageToken")
             first = bisect.bisect_left(keys, -last.date_sent)
             # within the same second the order is by SID, descending: skip to just after `last`
-            while first < len(messages) and messages[first].date_sent == last.date_sent and messages[first].sid >= last.sid:
+            while (first < len(messages) and messages[first].date_sent == last.date_sent
+                   and messages[first].sid >= last.sid):
                 first += 1
             first = max(first, start)
         else:
@@ -244,7 +245,8 @@ class FakeTwilioAPI(FakeServer):
             return _error(500, 20500, "Internal Server Error")
         chunk = messages[first : min(end, first + size)]
         uri = f"{API}/Accounts/{account_sid}/Messages.json"
-        filters = "".join(f"&{quote(name)}={quote(value)}" for name, value in (("DateSent>", after), ("DateSent<", before), ("DateSent", exact)) if value)
+        dates = (("DateSent>", after), ("DateSent<", before), ("DateSent", exact))
+        filters = "".join(f"&{quote(name)}={quote(value)}" for name, value in dates if value)
         next_uri = None
         if chunk and first + size < end:
             next_uri = f"{uri}?PageSize={size}&Page={page + 1}&PageToken=PA{chunk[-1].sid}{filters}"
@@ -269,18 +271,20 @@ def _render(m: FakeMessage) -> dict:
 
 
 def _error(status: int, code: int, message: str) -> Reply:
-    return Reply(status, {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}", "status": status})
+    return Reply(status, {"code": code, "message": message, "more_info": f"https://www.twilio.com/docs/errors/{code}",
+                          "status": status})
 
 
-FAILURE_MIX = ((30007, "failed"), (21610, "failed"), (30003, "undelivered"), (30006, "undelivered"), (30005, "undelivered"))
+FAILURE_MIX = ((30007, "failed"), (21610, "failed"), (30003, "undelivered"), (30006, "undelivered"),
+               (30005, "undelivered"))
 
 
 def subaccount_sid(n: int) -> str:
     return f"AC{n + 0x100:032x}"
 
 
-def populate(fake: FakeTwilioAPI, count: int, now: int, span: int = DAY - 600, failure_rate: float = 0.05, seed: int = 7,
-             accounts: list[str] | None = None) -> None:
+def populate(fake: FakeTwilioAPI, count: int, now: int, span: int = DAY - 600, failure_rate: float = 0.05,
+             seed: int = 7, accounts: list[str] | None = None) -> None:
     """`count` messages spread over the `span` seconds before `now`, ~`failure_rate` of them failures,
     dealt in turn to `accounts` (default: the main account)."""
     rng = random.Random(seed)
@@ -290,7 +294,8 @@ def populate(fake: FakeTwilioAPI, count: int, now: int, span: int = DAY - 600, f
         else:
             code, status = None, "delivered"
         fake.add_message(
-            accounts[i % len(accounts)] if accounts else None, date_sent=now - int(span * i / max(1, count)) - 1, status=status, error_code=code,
+            accounts[i % len(accounts)] if accounts else None, date_sent=now - int(span * i / max(1, count)) - 1,
+            status=status, error_code=code,
             recipient=f"+1202555{rng.randrange(100, 200):04d}", body=f"synthetic body {i}",
         )
 

@@ -246,7 +246,8 @@ class FakeTwilioEvents(FakeServer):
 
     def _render_type(self, sub: dict, kind: str) -> dict:
         return {"account_sid": sub["account"], "type": kind, "schema_version": sub["types"][kind],
-                "subscription_sid": sub["sid"], "url": f"{self.url}/v1/Subscriptions/{sub['sid']}/SubscribedEvents/{kind}"}
+                "subscription_sid": sub["sid"],
+                "url": f"{self.url}/v1/Subscriptions/{sub['sid']}/SubscribedEvents/{kind}"}
 
     # -- paging and delivery --------------------------------------------------------------
     def _page(self, request: Request, key: str, rows: list[dict], path: str, filters: dict) -> Reply:
@@ -292,7 +293,8 @@ def sign_delivery(destination: str, body: bytes, token: str) -> tuple[str, dict[
     """The URL Twilio posts `body` to and the headers it sends: `?bodySHA256=<hex>` appended to
     the sink's destination, and X-Twilio-Signature over that URL (no parameters) with `token`."""
     url = destination + ("&" if "?" in destination else "?") + "bodySHA256=" + hashlib.sha256(body).hexdigest()
-    return url, {"Content-Type": "application/json", "X-Twilio-Signature": RequestValidator(token).compute_signature(url, {})}
+    return url, {"Content-Type": "application/json",
+                 "X-Twilio-Signature": RequestValidator(token).compute_signature(url, {})}
 
 
 def message_event(kind: str, *, sid: str, account: str, code: int | None, to: str = "+12025550142",
