@@ -82,7 +82,8 @@ def _copy(store: Path, temporary: Path, target: Path) -> None:
 
 
 def _sync_directory(path: Path) -> None:
-    """Make the rename itself durable, so a power cut cannot take the new backup back."""
+    """Make the rename itself durable, so a power cut cannot take the new backup back. The
+    descriptor is the folder's, never the store's: closing it drops no lock on the store."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
