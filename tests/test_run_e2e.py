@@ -94,7 +94,7 @@ def test_missed_morning_digest_arrives_once_even_across_a_restart(fakes, start_s
     just_passed = (datetime.now(UTC) - timedelta(minutes=5)).time().replace(second=0, microsecond=0)
     settings = settings_for(twilio, slack, teams, digest_at=just_passed)
     first = start_service(settings, keep_digest_time=True)
-    assert slack.wait_for(lambda: digests_in(slack), timeout=5)
+    assert slack.wait_for(lambda: digests_in(slack), timeout=30)
     first.stop()
     caught_up = threading.Event()
 
@@ -103,7 +103,7 @@ def test_missed_morning_digest_arrives_once_even_across_a_restart(fakes, start_s
                                        EVENT_JOB_EXECUTED | EVENT_JOB_ERROR)
 
     start_service(settings, keep_digest_time=True, before_start=listen)
-    assert caught_up.wait(5), "the second start-up's catch-up digest job did not run"
+    assert caught_up.wait(30), "the second start-up's catch-up digest job did not run"
     assert len(digests_in(slack)) == 1
     assert len(teams.cards) == 1
 
