@@ -44,7 +44,8 @@ def main() -> None:
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         service = start_service(port, {"SLACK_SIGNING_SECRET": SECRET, "SLACK_BOT_TOKEN": "xoxb-bench",
-                                       "SLACK_API_URL": "http://127.0.0.1:9/api/", "SMSERROR_DB": f"{tmp}/bench.db"})
+                                       "SLACK_CHANNEL": "C0BENCH", "SLACK_API_URL": "http://127.0.0.1:9/api/",
+                                       "SMSERROR_DB": f"{tmp}/bench.db"})
         try:
             wait_healthy(port)
             conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
