@@ -11,11 +11,6 @@ def escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
-def clip(text: str, limit: int) -> str:
-    """Shorten to at most `limit` characters, marking the cut."""
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 def marked(text: str, mark: str) -> str:
     """`text` between two `mark`s with its outer spaces outside them: in mrkdwn and in Markdown a
     closing `*` that follows a space closes nothing, so `*First step: *` would show its stars."""

@@ -23,8 +23,8 @@ from slack_sdk.models.blocks import (
     StaticSelectElement,
 )
 
-from bot.mrkdwn import clip, escape, marked
-from jobs.views.model import Action, Code, Line, Link, Mention, Section, Span, Strong, Time, View, utc_text
+from bot.mrkdwn import escape, marked
+from jobs.views.model import Action, Code, Line, Link, Mention, Section, Span, Strong, Time, View, clip, utc_text
 
 MAX_BLOCKS = 50
 HEADER_LIMIT = 150

@@ -12,8 +12,8 @@ import copy
 import json
 from typing import Any
 
-from bot.mrkdwn import clip, marked
-from jobs.views.model import Code, Line, Link, Mention, Section, Span, Strong, Time, View, utc_text
+from bot.mrkdwn import marked
+from jobs.views.model import Code, Line, Link, Mention, Section, Span, Strong, Time, View, clip, utc_text
 
 MAX_MESSAGE_BYTES = 27 * 1024  # Teams refuses messages over ~28 KB; keep a margin
 TEXT_LIMIT = 2000

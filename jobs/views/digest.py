@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from jobs.views.model import Code, Fact, Line, Link, Section, Strong, View, account_label, line
+from jobs.views.model import Code, Fact, Line, Link, Section, Strong, View, account_label, clip, line
 
 MAX_CODES = 15  # sections with detail; readable on a phone
 MAX_ACCOUNTS = 10
@@ -96,10 +96,6 @@ def fallback_text(report: dict[str, Any]) -> str:
     return text + (f" Top: {top}." if top else "")
 
 
-def _clip(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
 def _summary(r: dict[str, Any]) -> Section:
     accounts = r["accounts"] if len(r["accounts"]) > 1 else []
     facts = tuple(Fact(account_name(a), line(plural(a["total"], "failure"))) for a in accounts[:MAX_ACCOUNTS])
@@ -136,7 +132,7 @@ def code_section(entry: dict[str, Any], names: dict[str, str] | None) -> Section
                   " · 7 days ", Code(sparkline(entry["daily"])))]
     if names is not None:
         lines.append(_by_account(entry, names))
-    lines.append(line(_clip(entry["meaning"], MEANING_LIMIT)))
+    lines.append(line(clip(entry["meaning"], MEANING_LIMIT)))
     if entry["first_step"]:
         lines.append(line(Strong("First step: "), entry["first_step"]))
     evidence = entry.get("evidence")
@@ -156,7 +152,7 @@ def code_section(entry: dict[str, Any], names: dict[str, str] | None) -> Section
 def _more_codes(rest: list[dict[str, Any]]) -> Section:
     failures = sum(e["count"] for e in rest)
     listing = ", ".join(f"{e['code']} ({e['count']:,})" for e in rest)
-    return Section(note=line(_clip(f"…and {plural(len(rest), 'more code')} ({plural(failures, 'failure')}): "
+    return Section(note=line(clip(f"…and {plural(len(rest), 'more code')} ({plural(failures, 'failure')}): "
                                    f"{listing}", 1500)), divider=True)
 
 

@@ -104,6 +104,11 @@ def account_label(sid: str, name: str | None = None) -> Line:
     return line(name, " (", Code(sid), ")") if name and name != sid else line(Code(sid))
 
 
+def clip(text: str, limit: int) -> str:
+    """Shorten to at most `limit` characters, marking the cut (views and emitters alike)."""
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def utc_text(epoch: int | None) -> str:
     """How a Time reads where a surface has no date tokens (Teams, text, fallbacks)."""
     if not epoch:
